@@ -6,7 +6,9 @@
     ├── ConflictError         update/delete whose expected revision is not the key's current one
     ├── CompactedError        read or watch at a revision older than the compacted one (API: 410)
     ├── FutureRevisionError   read at a revision newer than the store's current one
-    └── UnavailableError      the backend cannot be reached (API: 503 / 504)
+    ├── UnavailableError      the backend cannot be reached (API: 503 / 504)
+    ├── WatchLaggedError      a watcher fell too far behind and was dropped (re-watch)
+    └── StoreClosedError      the store was closed
 """
 
 from __future__ import annotations
@@ -58,3 +60,15 @@ class FutureRevisionError(StoreError):
 
 class UnavailableError(StoreError):
     pass
+
+
+class WatchLaggedError(StoreError):
+    """A watcher fell too far behind and was dropped; re-watch from ``last_revision``."""
+
+    def __init__(self, last_revision: int) -> None:
+        super().__init__(f"watcher fell behind; re-watch from revision {last_revision}")
+        self.last_revision = last_revision
+
+
+class StoreClosedError(StoreError):
+    """The store was closed (or never started)."""

@@ -13,7 +13,8 @@ Keys are strings such as ``/registry/apps/deployments/default/web``; values are 
   first page, so every page comes from the same snapshot (CompactedError if it was compacted).
 * ``watch(prefix, from_revision)`` yields batches of events with revision > from_revision, in
   revision order, starting with the history still kept. If ``from_revision`` is below the
-  compacted revision it raises CompactedError (the API turns that into 410 Gone).
+  compacted revision it raises CompactedError (the API turns that into 410 Gone). A watcher that
+  falls too far behind may end with WatchLaggedError (``last_revision``: re-watch from there).
 * A write returns only after it is durable (survives a power cut).
 """
 

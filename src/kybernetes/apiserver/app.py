@@ -1,0 +1,405 @@
+"""The API server: wiring of store, watch cache, registry, handlers and the aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ..api import crd as crdlib
+from ..api import errors
+from ..api import meta as m
+from ..storage.interface import Store
+from . import discovery
+from .handlers import Handlers, json_response, status_response
+from .registry import Registry
+from .rest import KUBERNETES_SERVICE_IP, ApiStore, ListOptions, WriteOptions
+from .watchcache import WatchCache
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024
+VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.4-kyb",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-11-22T00:00:00Z",
+    "goVersion": "go1.23.8",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+USER_KEY = web.RequestKey("user", dict)
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz")
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 6443
+    advertise_address: str | None = None
+    ssl_context: ssl.SSLContext | None = None
+    anonymous_auth: bool = False          # True only for plain-HTTP test servers
+    compaction_interval: float = 300.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_advertise_address(host: str) -> str:
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))  # no packet is sent for a UDP connect
+            return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
+class ApiServer:
+    def __init__(self, store: Store, config: ServerConfig) -> None:
+        self.store = store
+        self.config = config
+        self.registry = Registry()
+        self.cache = WatchCache(store)
+        self.api = ApiStore(store, self.registry, self.cache)
+        self.api.on_crd_change = self._on_crd_change
+        self.handlers = Handlers(self)
+        self._openapi: Any = None
+        self._openapi_gen = -1
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.ready = False
+        self.started_at = time.time()
+
+    # ---------------------------------------------------------------------------------------
+    # lifecycle
+    async def start(self) -> None:
+        """Start background work (watch cache, compactor) and bootstrap system objects."""
+        self._spawn(self.cache.run(), "watch-cache")
+        await self.cache.wait_ready()
+        await self._load_crds()
+        await self._bootstrap()
+        if self.config.compaction_interval > 0:
+            from ..storage.compactor import run_compactor
+
+            self._spawn(run_compactor(self.store, interval=self.config.compaction_interval), "compactor")
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        self.cache.close_all()
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s crashed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def _bootstrap(self) -> None:
+        ns_info = self.registry.lookup("", "v1", "namespaces")
+        assert ns_info is not None
+        opts = WriteOptions(field_manager="kube-apiserver", field_validation="Ignore")
+        for ns in SYSTEM_NAMESPACES:
+            try:
+                await self.api.create(ns_info, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, WriteOptions(field_manager="kube-apiserver", field_validation="Ignore"))
+            except errors.StatusError as e:
+                if e.code != 409:
+                    raise
+        await self._ensure_kubernetes_service(opts)
+
+    async def _ensure_kubernetes_service(self, opts: WriteOptions) -> None:
+        svc_info = self.registry.lookup("", "v1", "services")
+        ep_info = self.registry.lookup("", "v1", "endpoints")
+        eps_info = self.registry.lookup("discovery.k8s.io", "v1", "endpointslices")
+        assert svc_info and ep_info and eps_info
+        port = self.config.port
+        addr = self.config.advertise_address or default_advertise_address(self.config.host)
+        svc = {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": KUBERNETES_SERVICE_IP, "sessionAffinity": "None",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
+        }
+        try:
+            await self.api.create(svc_info, "default", svc, WriteOptions(field_manager="kube-apiserver", field_validation="Ignore"))
+        except errors.StatusError as e:
+            if e.code != 409:
+                raise
+        ep = {
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": addr}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+        }
+        eps = {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [addr], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        }
+        for info, obj in ((ep_info, ep), (eps_info, eps)):
+            name = obj["metadata"]["name"]
+            try:
+                cur = await self.api.get(info, "default", name)
+            except errors.StatusError:
+                await self.api.create(info, "default", obj, WriteOptions(field_manager="kube-apiserver", field_validation="Ignore"))
+                continue
+            if ("subsets" in obj and cur.get("subsets") != obj["subsets"]) or ("endpoints" in obj and cur.get("endpoints") != obj["endpoints"]):
+                def upd(c: dict[str, Any] | None, obj: dict[str, Any] = obj) -> dict[str, Any]:
+                    assert c is not None
+                    c.update({k: v for k, v in obj.items() if k != "metadata"})
+                    return c
+
+                await self.api.guaranteed_update(info, "default", name, upd, WriteOptions(field_manager="kube-apiserver", field_validation="Ignore"))
+
+    # ---------------------------------------------------------------------------------------
+    # custom resources
+    async def _load_crds(self) -> None:
+        info = self.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert info is not None
+        items, _ = await self.api.list(info, "", ListOptions())
+        for crd in items:
+            await self._on_crd_change(crd, "terminating" if (crd.get("metadata") or {}).get("deletionTimestamp") else "upsert")
+
+    async def _on_crd_change(self, crd: dict[str, Any] | None, what: str) -> None:
+        if crd is None:
+            return
+        name = m.name_of(crd)
+        if what == "deleted":
+            self.registry.remove_custom(name)
+            return
+        resources = crdlib.resources_for_crd(crd)
+        self.registry.set_custom(name, resources)
+        if what == "terminating" or (crd.get("metadata") or {}).get("deletionTimestamp"):
+            self._spawn(self._cleanup_crd(crd), f"crd-cleanup-{name}")
+
+    async def _cleanup_crd(self, crd: dict[str, Any]) -> None:
+        """Delete every object of a terminating CRD, then drop its cleanup finalizer."""
+        name = m.name_of(crd)
+        resources = crdlib.resources_for_crd(crd)
+        if resources:
+            r = resources[0]
+            prefix = r.key_prefix(None)
+            while True:
+                page = await self.store.list(prefix, limit=500)
+                for kv in page.items:
+                    try:
+                        await self.store.delete(kv.key)
+                    except Exception:  # noqa: BLE001 - already gone
+                        pass
+                if not page.more:
+                    break
+        info = self.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert info is not None
+
+        def drop(cur: dict[str, Any] | None) -> dict[str, Any]:
+            assert cur is not None
+            md = cur["metadata"]
+            md["finalizers"] = [f for f in md.get("finalizers") or [] if f != CRD_FINALIZER]
+            return cur
+
+        try:
+            await self.api.guaranteed_update(info, "", name, drop, WriteOptions(field_manager="kube-apiserver", field_validation="Ignore"))
+        except errors.StatusError as e:
+            if e.code != 404:
+                raise
+        self.registry.remove_custom(name)
+
+    async def finish_namespace(self, name: str) -> None:
+        return None
+
+    # ---------------------------------------------------------------------------------------
+    # authorization (RBAC arrives with the security issue; every authenticated user is admin)
+    def authorize_review(self, user: dict[str, Any], spec: dict[str, Any]) -> tuple[bool, str]:
+        return True, ""
+
+    def rules_review(self, user: dict[str, Any], namespace: str) -> dict[str, Any]:
+        return {
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": False,
+        }
+
+    # ---------------------------------------------------------------------------------------
+    # OpenAPI
+    def openapi(self) -> Any:
+        from .openapi import OpenAPIBuilder
+
+        if self._openapi is None or self._openapi_gen != self.registry.generation:
+            self._openapi = OpenAPIBuilder(list(self.registry.all()))
+            self._openapi_gen = self.registry.generation
+        return self._openapi
+
+    # ---------------------------------------------------------------------------------------
+    # HTTP
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._middleware])
+        app.router.add_route("*", "/{tail:.*}", self._route)
+        return app
+
+    def _identify(self, request: web.Request) -> dict[str, Any] | None:
+        transport = request.transport
+        sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
+        if sslobj is not None:
+            from ..pki import identity_from_ssl_object
+
+            ident = identity_from_ssl_object(sslobj)
+            if ident is not None:
+                user, groups = ident
+                return {"name": user, "groups": list(groups) + ["system:authenticated"]}
+        if self.config.anonymous_auth:
+            return {"name": "system:anonymous", "groups": ["system:unauthenticated", "system:masters"]}
+        return None
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            path = request.path
+            if not path.startswith(PUBLIC_PATHS):
+                user = self._identify(request)
+                if user is None:
+                    raise errors.unauthorized()
+                request[USER_KEY] = user
+                if not self.ready and path != "/version":
+                    raise errors.unavailable("the API server is starting")
+            return await handler(request)  # type: ignore[no-any-return]
+        except errors.StatusError as e:
+            return status_response(e)
+        except web.HTTPRequestEntityTooLarge:
+            return status_response(errors.too_large())
+        except web.HTTPException:
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # noqa: BLE001 - the one place that turns bugs into a Status
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return status_response(errors.internal(f"{type(e).__name__}: {e}"))
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        parts = [p for p in path.split("/") if p]
+        method = request.method
+        accept = request.headers.get("Accept", "")
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            if path.startswith("/readyz") and not self.ready:
+                return web.Response(text="[-]kybernetes-ready failed: not ready\nreadyz check failed", status=500)
+            if request.query.get("verbose") is not None:
+                return web.Response(text=f"[+]ping ok\n[+]etcd ok\n{path.strip('/')} check passed\n")
+            return web.Response(text="ok")
+        if path == "/version":
+            return json_response(VERSION)
+        if method != "GET" and (len(parts) < 3 or parts[0] not in ("api", "apis")):
+            raise errors.method_not_allowed("the server does not allow this method on the requested resource")
+        if path == "/api":
+            agg = discovery.wants_aggregated(accept)
+            if agg:
+                doc = discovery.aggregated(self.registry, core=True, api_version="apidiscovery.k8s.io/" + ("v2" if agg == discovery.AGGREGATED_CT else "v2beta1"))
+                return json_response_ct(doc, agg)
+            addr = f"{self.config.advertise_address or default_advertise_address(self.config.host)}:{self.config.port}"
+            return json_response(discovery.api_versions(addr))
+        if path == "/apis":
+            agg = discovery.wants_aggregated(accept)
+            if agg:
+                doc = discovery.aggregated(self.registry, core=False, api_version="apidiscovery.k8s.io/" + ("v2" if agg == discovery.AGGREGATED_CT else "v2beta1"))
+                return json_response_ct(doc, agg)
+            return json_response(discovery.api_group_list(self.registry))
+        if parts[:1] == ["openapi"]:
+            return await self._openapi_route(request, parts)
+        if parts[:1] == ["api"] and len(parts) >= 2:
+            if len(parts) == 2:
+                doc = discovery.api_resource_list(self.registry, "", parts[1])
+                if doc is None:
+                    raise errors.path_not_found()
+                return json_response(doc)
+            return await self.handlers.resource(request, "", parts[1], parts[2:])
+        if parts[:1] == ["apis"] and len(parts) >= 2:
+            if len(parts) == 2:
+                doc = discovery.api_group(self.registry, parts[1])
+                if doc is None:
+                    raise errors.path_not_found()
+                return json_response(doc)
+            if len(parts) == 3:
+                doc = discovery.api_resource_list(self.registry, parts[1], parts[2])
+                if doc is None:
+                    raise errors.path_not_found()
+                return json_response(doc)
+            return await self.handlers.resource(request, parts[1], parts[2], parts[3:])
+        if path == "/":
+            return json_response({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version"]})
+        raise errors.path_not_found()
+
+    async def _openapi_route(self, request: web.Request, parts: list[str]) -> web.Response:
+        builder = self.openapi()
+        if parts == ["openapi", "v2"]:
+            return web.Response(body=await asyncio.to_thread(builder.v2_document), content_type="application/json")
+        if parts == ["openapi", "v3"]:
+            return json_response(await asyncio.to_thread(builder.v3_index))
+        if len(parts) > 2 and parts[1] == "v3":
+            gv = "/".join(parts[2:])
+            try:
+                doc = await asyncio.to_thread(builder.v3_document, gv)
+            except KeyError:
+                raise errors.path_not_found()
+            if doc is None:
+                raise errors.path_not_found()
+            want = request.query.get("hash")
+            current = builder.v3_hash(gv)
+            if want and want != current:
+                raise web.HTTPMovedPermanently(location=f"/openapi/v3/{gv}?hash={current}")
+            headers = {"Etag": f'"{current}"', "Vary": "Accept"}
+            if want:
+                headers["Cache-Control"] = "public, immutable"
+                headers["Expires"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 365 * 86400))
+            return web.Response(body=doc, content_type="application/json", headers=headers)
+        raise errors.path_not_found()
+
+
+def json_response_ct(obj: Any, content_type: str) -> web.Response:
+    import orjson
+
+    resp = web.Response(body=orjson.dumps(obj))
+    resp.headers["Content-Type"] = content_type
+    return resp
+
+
+async def serve(server: ApiServer, *, sock_ready: "asyncio.Future[int] | None" = None) -> None:
+    """Run the HTTP(S) server until cancelled."""
+    app = server.make_app()
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, server.config.host, server.config.port, ssl_context=server.config.ssl_context, backlog=1024, reuse_address=True)
+    await site.start()
+    port = server.config.port
+    if port == 0 and site._server is not None:  # type: ignore[attr-defined]
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        server.config.port = port
+    try:
+        await server.start()
+        if sock_ready is not None and not sock_ready.done():
+            sock_ready.set_result(port)
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+        await runner.cleanup()
+

@@ -1,0 +1,233 @@
+"""``kyb``: the kybernetes command line.
+
+    kyb up           a whole single-node cluster on this machine (foreground)
+    kyb apiserver    the API server alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = "/var/lib/kybernetes" if os.geteuid() == 0 else str(Path.home() / ".kybernetes")
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 1."""
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _add_server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help=f"state directory (default {DEFAULT_DATA_DIR})")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=6443, help="HTTPS port (default 6443)")
+    p.add_argument("--advertise-address", default=None, help="address other hosts and pods use to reach the API server")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kyb", description="kybernetes: a small, readable, Kubernetes-compatible orchestrator")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start a single-node cluster in the foreground",
+                        description="Start a single-node cluster (for now the API server) in the foreground. "
+                                    "Writes DATA_DIR/admin.kubeconfig. Stops cleanly on Ctrl-C / SIGTERM.")
+    _add_server_args(up)
+    up.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite", help="storage backend (default sqlite)")
+    up.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs (with --store etcd)")
+
+    api = sub.add_parser("apiserver", help="run the API server alone",
+                         description="Run the kybernetes API server (HTTPS, Kubernetes REST API).")
+    _add_server_args(api)
+    api.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite", help="storage backend (default sqlite)")
+    api.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs (with --store etcd)")
+    api.add_argument("--compaction-interval", type=float, default=300.0, help="seconds between store compactions (0: off)")
+    return parser
+
+
+def _server_url(host: str, port: int) -> str:
+    h = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in h:
+        h = f"[{h}]"
+    return f"https://{h}:{port}"
+
+
+def prepare_data_dir(data_dir: Path, host: str, port: int, advertise: str | None) -> Path:
+    """Create PKI and the admin kubeconfig; return the kubeconfig path."""
+    from ..pki import ensure_pki
+    from ..pki.kubeconfig import write_kubeconfig
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    hosts = [h for h in (host, advertise) if h and h not in ("0.0.0.0", "::")]
+    pki = ensure_pki(data_dir / "pki", hosts=hosts)
+    kc = data_dir / "admin.kubeconfig"
+    write_kubeconfig(
+        kc,
+        server=_server_url(host, port),
+        ca_pem=Path(pki.ca_cert).read_bytes(),
+        cert_pem=Path(pki.admin_cert).read_bytes(),
+        key_pem=Path(pki.admin_key).read_bytes(),
+        user="admin",
+    )
+    return kc
+
+
+async def run_apiserver(args: argparse.Namespace) -> None:
+    from ..apiserver.app import ApiServer, ServerConfig, serve
+    from ..pki import ensure_pki, server_ssl_context
+    from ..storage import open_store
+
+    data_dir = Path(args.data_dir)
+    prepare_data_dir(data_dir, args.host, args.port, args.advertise_address)
+    pki = ensure_pki(data_dir / "pki", hosts=[h for h in (args.host, args.advertise_address) if h and h not in ("0.0.0.0", "::")])
+    if args.store == "etcd":
+        endpoints = [e.strip() for e in args.etcd_servers.split(",") if e.strip()]
+        if not endpoints:
+            raise CliError("--store etcd needs --etcd-servers")
+        store = open_store("etcd", endpoints=endpoints)
+    else:
+        (data_dir / "db").mkdir(parents=True, exist_ok=True)
+        store = open_store("sqlite", path=str(data_dir / "db" / "state.db"))
+    await store.start()
+    config = ServerConfig(
+        host=args.host, port=args.port, advertise_address=args.advertise_address,
+        ssl_context=server_ssl_context(pki), compaction_interval=args.compaction_interval,
+    )
+    server = ApiServer(store, config)
+    ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    try:
+        task = asyncio.ensure_future(serve(server, sock_ready=ready))
+        done, _ = await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+        logging.getLogger("kyb").info("API server listening on %s", _server_url(args.host, ready.result()))
+        await task
+    finally:
+        await store.close()
+
+
+def _run_async(coro: Any) -> int:
+    """Run ``coro`` until it finishes or SIGINT/SIGTERM cancels it."""
+
+    async def main() -> None:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Supervise the cluster's components as child processes (for now: the API server)."""
+    data_dir = Path(args.data_dir).absolute()
+    print(f"kyb: preparing {data_dir} ...", flush=True)
+    kc = prepare_data_dir(data_dir, args.host, args.port, args.advertise_address)
+    cmd = [sys.executable, "-m", "kybernetes.cli.main", "apiserver", "--data-dir", str(data_dir),
+           "--host", args.host, "--port", str(args.port), "--store", args.store]
+    if args.etcd_servers:
+        cmd += ["--etcd-servers", args.etcd_servers]
+    if args.advertise_address:
+        cmd += ["--advertise-address", args.advertise_address]
+    if args.verbose:
+        cmd.append("-v")
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def on_signal(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    url = _server_url(args.host, args.port)
+    restarts = 0
+    announced = False
+    while not stopping:
+        child = subprocess.Popen(cmd)
+        if not announced:
+            if _wait_ready(url, kc, child):
+                print(f"kyb: cluster is up at {url}\n"
+                      f"kyb: kubeconfig: {kc}\n"
+                      f"kyb:   export KUBECONFIG={kc}\n"
+                      f"kyb:   kubectl get namespaces\n"
+                      f"kyb: press Ctrl-C to stop", flush=True)
+                announced = True
+        rc = child.wait()
+        if stopping:
+            break
+        restarts += 1
+        print(f"kyb: apiserver exited with status {rc}; restarting ({restarts})", file=sys.stderr, flush=True)
+        if restarts > 5 and not announced:
+            print("kyb: apiserver keeps failing; giving up", file=sys.stderr)
+            return 1
+        time.sleep(min(5.0, 0.5 * restarts))
+    print("kyb: stopped", flush=True)
+    return 0
+
+
+def _wait_ready(url: str, kubeconfig: Path, child: "subprocess.Popen[bytes]", timeout: float = 60.0) -> bool:
+    import ssl
+    import urllib.request
+
+    from ..pki.kubeconfig import client_ssl_context_from_kubeconfig
+
+    _, ctx, _ = client_ssl_context_from_kubeconfig(str(kubeconfig))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/readyz", context=ctx, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except (OSError, ssl.SSLError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        if args.command == "up":
+            return cmd_up(args)
+        if args.command == "apiserver":
+            return _run_async(run_apiserver(args))
+    except CliError as e:
+        print(f"kyb: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"kyb: error: {e}", file=sys.stderr)
+        return 1
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
