@@ -28,6 +28,7 @@ class Cluster:
         self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(home),
                     "KUBECACHEDIR": str(home / "cache")}
         self.proc: subprocess.Popen[bytes] | None = None
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / "kyb-up.log"
 
     def start(self, *extra: str) -> None:

@@ -41,7 +41,7 @@ def test_version_and_discovery(cluster: Cluster) -> None:
     out = cluster.kubectl("version", "-o", "json").stdout
     v = json.loads(out)
     assert v["serverVersion"]["major"] == "1" and v["serverVersion"]["minor"] == "32"
-    assert v["clientVersion"]["minor"] == "32"
+    assert v["clientVersion"]["minor"].startswith("32")
     res = cluster.kubectl("api-resources").stdout
     for line in ("deployments", "deploy", "apps/v1", "customresourcedefinitions", "crd,crds"):
         assert line in res
@@ -92,7 +92,7 @@ def test_apply_server_side_and_conflict(cluster: Cluster, ns: str, tmp_path: Pat
     f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: '1'\n")
     out = cluster.kubectl("apply", "--server-side", "-n", ns, "-f", str(f)).stdout.strip()
     assert out == "configmap/ssa serverside-applied"
-    cm = cluster.kjson("get", "configmap", "ssa", "-n", ns)
+    cm = cluster.kjson("get", "configmap", "ssa", "-n", ns, "--show-managed-fields")
     managers = {e["manager"]: e for e in cm["metadata"]["managedFields"]}
     assert managers["kubectl"]["operation"] == "Apply"
     f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: '2'\n")
@@ -205,9 +205,10 @@ def test_patch_types(cluster: Cluster, ns: str) -> None:
     d = cluster.kjson("get", "deploy", "pt", "-n", ns)
     assert d["spec"]["replicas"] == 4
     assert d["metadata"]["labels"]["m"] == "1"
-    assert [c["name"] for c in d["spec"]["template"]["spec"]["containers"]] == ["busybox", "sidecar"]
+    # upstream SMP puts a new list element before the ones only the server had
+    assert [c["name"] for c in d["spec"]["template"]["spec"]["containers"]] == ["sidecar", "busybox"]
     r = cluster.kubectl("patch", "deploy", "pt", "-n", ns, "--type", "json", "-p", '[{"op":"test","path":"/spec/replicas","value":9}]', check=False)
-    assert r.returncode != 0 and "Error from server" in r.stderr
+    assert r.returncode != 0 and "test failed" in r.stderr
 
 
 def test_label_annotate_replace_diff(cluster: Cluster, ns: str, tmp_path: Path) -> None:
@@ -272,5 +273,5 @@ def test_bad_input_from_kubectl(cluster: Cluster, ns: str, tmp_path: Path) -> No
     assert r.returncode != 0 and 'unknown field "bogus"' in r.stderr
     r = cluster.kubectl("create", "configmap", "dup", "--from-literal=a=b", "-n", ns)
     r = cluster.kubectl("create", "configmap", "dup", "--from-literal=a=b", "-n", ns, check=False)
-    assert r.returncode != 0 and "AlreadyExists" in r.stderr
+    assert r.returncode != 0 and 'configmaps "dup" already exists' in r.stderr
 

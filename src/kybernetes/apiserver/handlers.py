@@ -41,6 +41,9 @@ PATCH_TYPES = (
     "application/apply-patch+yaml",
 )
 BOOKMARK_INTERVAL = 30.0
+# Kinds whose DELETE answers with the deleted object instead of a Status (as upstream).
+RETURNS_DELETED_OBJECT = {("", "Pod"), ("", "Service"), ("", "ServiceAccount"), ("", "PersistentVolume"),
+                          ("", "PersistentVolumeClaim"), ("storage.k8s.io", "StorageClass")}
 DEFAULT_WATCH_TIMEOUT = 1800
 
 
@@ -309,7 +312,7 @@ class Handlers:
         obj, now = await self.s.api.delete(info, t.namespace, t.name, options, dry)
         if not now:
             return self.render_object(request, info, obj, status=200)
-        if info.kind in ("Pod", "ServiceAccount", "PersistentVolume", "PersistentVolumeClaim") and not info.group:
+        if (info.group, info.kind) in RETURNS_DELETED_OBJECT:
             return self.render_object(request, info, obj)
         md = obj.get("metadata") or {}
         return json_response(success_status(200, {"name": t.name, "group": info.group, "kind": info.plural, "uid": md.get("uid")}))
