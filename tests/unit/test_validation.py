@@ -690,3 +690,19 @@ def test_parse_quantity(text: Any, expected: str | None) -> None:
 ])
 def test_parse_cron(schedule: str, ok: bool) -> None:
     assert (v.parse_cron_error(schedule) is None) == ok
+
+
+def test_statefulset_mounts_may_name_volume_claim_templates() -> None:
+    sts = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "serviceName": "nginx", "replicas": 1, "selector": {"matchLabels": {"app": "nginx"}},
+            "template": {"metadata": {"labels": {"app": "nginx"}}, "spec": {"restartPolicy": "Always", "containers": [
+                {"name": "nginx", "image": "nginx", "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "www"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+        },
+    }
+    assert v.validate("apps", "v1", "StatefulSet", sts) == []
+    sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] = "other"
+    assert [c.field for c in v.validate("apps", "v1", "StatefulSet", sts)] == ["spec.template.spec.containers[0].volumeMounts[0].name"]

@@ -900,11 +900,15 @@ _TAINT_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
 _TOLERATION_OPS = ("Equal", "Exists")
 
 
-def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
-    """Upstream ``ValidatePodSpec`` (the commonly hit subset)."""
+def validate_pod_spec(spec: Any, path: str, extra_volumes: frozenset[str] = frozenset()) -> list[Cause]:
+    """Upstream ``ValidatePodSpec`` (the commonly hit subset).
+
+    ``extra_volumes`` names volumes that exist without being listed (a StatefulSet's
+    volumeClaimTemplates)."""
     spec = _dict(spec)
     errs: list[Cause] = []
     volumes, verrs = _validate_volumes(spec.get("volumes"), f"{path}.volumes")
+    volumes = volumes | extra_volumes
     errs += verrs
     containers = _list(spec.get("containers"))
     if not containers:
@@ -1078,14 +1082,15 @@ def _validate_resources(res: Any, path: str) -> list[Cause]:
     return errs
 
 
-def validate_pod_template(tpl: Any, path: str, allowed_restart: tuple[str, ...] | None = None) -> list[Cause]:
+def validate_pod_template(tpl: Any, path: str, allowed_restart: tuple[str, ...] | None = None,
+                          extra_volumes: frozenset[str] = frozenset()) -> list[Cause]:
     """A PodTemplateSpec at ``path`` (``spec.template``)."""
     tpl = _dict(tpl)
     meta = _dict(tpl.get("metadata"))
     errs = validate_labels(meta.get("labels"), f"{path}.metadata.labels")
     errs += validate_annotations(meta.get("annotations"), f"{path}.metadata.annotations")
     spec = _dict(tpl.get("spec"))
-    errs += validate_pod_spec(spec, f"{path}.spec")
+    errs += validate_pod_spec(spec, f"{path}.spec", extra_volumes)
     rp = spec.get("restartPolicy")
     if allowed_restart and rp and rp in _RESTART_POLICIES and rp not in allowed_restart:
         errs.append(not_supported(f"{path}.spec.restartPolicy", rp, allowed_restart))
@@ -1166,7 +1171,8 @@ def _validate_int_or_percent(v: Any, path: str) -> list[Cause]:
     return []
 
 
-def _validate_selector_and_template(spec: Obj, kind: str, restart: tuple[str, ...] | None) -> list[Cause]:
+def _validate_selector_and_template(spec: Obj, kind: str, restart: tuple[str, ...] | None,
+                                    extra_volumes: frozenset[str] = frozenset()) -> list[Cause]:
     errs: list[Cause] = []
     sel = spec.get("selector")
     if sel is None:
@@ -1182,7 +1188,7 @@ def _validate_selector_and_template(spec: Obj, kind: str, restart: tuple[str, ..
     labels = _dict(_dict(_dict(tpl).get("metadata")).get("labels"))
     if sel is not None and not selector_is_empty(sel) and not selector_matches(sel, labels):
         errs.append(_invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
-    errs += validate_pod_template(tpl, "spec.template", restart)
+    errs += validate_pod_template(tpl, "spec.template", restart, extra_volumes)
     return errs
 
 
@@ -1261,7 +1267,12 @@ def _validate_statefulset(obj: Obj, old: Obj | None) -> list[Cause]:
     errs = _non_negative(spec, "replicas", "spec")
     errs += _check_enum(spec, "podManagementPolicy", "spec", ("OrderedReady", "Parallel"))
     errs += _check_enum(_dict(spec.get("updateStrategy")), "type", "spec.updateStrategy", ("OnDelete", "RollingUpdate"))
-    errs += _validate_selector_and_template(spec, "statefulset", ("Always",))
+    claims = frozenset(
+        str(_dict(_dict(t).get("metadata")).get("name"))
+        for t in _list(spec.get("volumeClaimTemplates"))
+        if _dict(_dict(t).get("metadata")).get("name")
+    )
+    errs += _validate_selector_and_template(spec, "statefulset", ("Always",), claims)
     if old is not None:
         old_spec = _dict(old.get("spec"))
         strip = lambda s: {k: v for k, v in s.items() if k not in _STS_MUTABLE}  # noqa: E731
