@@ -3,7 +3,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 DATA    ?= $(CURDIR)/.kyb
 APT_PKGS := etcd-server runc containernetworking-plugins iptables busybox-static \
-            docker-registry openssh-server
+            docker-registry openssh-server curl
 STAMP   := $(VENV)/.installed
 
 .PHONY: install up test bench clean

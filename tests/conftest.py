@@ -89,3 +89,35 @@ async def api(tmp_path: Path) -> AsyncIterator[ApiClient]:
             except asyncio.CancelledError:
                 pass
             await store.close()
+
+
+@pytest.fixture(params=["sqlite", "etcd"])
+async def any_api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiClient]:
+    """An API server over each store backend (etcd: a real etcd on loopback)."""
+    from kybernetes.storage import open_store
+
+    etcd = None
+    if request.param == "etcd":
+        from tests.etcd_server import EtcdServer, etcd_available
+
+        if not etcd_available():
+            pytest.skip("etcd is not installed")
+        etcd = await asyncio.to_thread(EtcdServer, tmp_path)
+        store = open_store("etcd", endpoints=etcd.endpoints)
+    else:
+        store = open_store("sqlite", path=str(tmp_path / "state.db"))
+    try:
+        server, task, port = await start_test_server(store)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            try:
+                yield ApiClient(f"http://127.0.0.1:{port}", session, server)
+            finally:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+                await store.close()
+    finally:
+        if etcd is not None:
+            await asyncio.to_thread(etcd.stop)

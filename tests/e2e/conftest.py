@@ -32,6 +32,7 @@ class Cluster:
         self.log = data_dir / "kyb-up.log"
 
     def start(self, *extra: str) -> None:
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as logf:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "kybernetes.cli.main", "up", "--data-dir", str(self.data_dir),
@@ -42,7 +43,7 @@ class Cluster:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"kyb up exited: {self.log.read_text()[-3000:]}")
-            if "cluster is up" in self.log.read_text(errors="replace"):
+            if b"cluster is up" in self.log.read_bytes()[offset:]:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"kyb up did not become ready: {self.log.read_text()[-3000:]}")

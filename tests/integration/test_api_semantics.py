@@ -327,3 +327,16 @@ async def test_protobuf_create(api: ApiClient) -> None:
 async def test_self_subject_review(api: ApiClient) -> None:
     code, r, _ = await api.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
     assert code == 201 and r["status"]["userInfo"]["username"] == "system:anonymous"
+
+
+async def test_repair_frees_orphaned_allocations(api: ApiClient) -> None:
+    store = api.server.store
+    await store.create("/registry/ranges/serviceips/10.100.0.77", b"{}")
+    await store.create("/registry/ranges/servicenodeports/31111", b"{}")
+    code, svc, _ = await api.post("/api/v1/namespaces/default/services", {"metadata": {"name": "keep"}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}})
+    assert code == 201
+    assert await api.server.api.repair_allocations() == 2
+    assert await store.get("/registry/ranges/serviceips/10.100.0.77") is None
+    assert await store.get(f"/registry/ranges/serviceips/{svc['spec']['clusterIP']}") is not None
+    assert await store.get(f"/registry/ranges/servicenodeports/{svc['spec']['ports'][0]['nodePort']}") is not None
+    assert await store.get("/registry/ranges/serviceips/10.96.0.1") is not None

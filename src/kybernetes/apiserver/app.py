@@ -86,6 +86,9 @@ class ApiServer:
         self._spawn(self.cache.run(), "watch-cache")
         await self.cache.wait_ready()
         await self._load_crds()
+        freed = await self.api.repair_allocations()
+        if freed:
+            log.info("freed %d service IP / node port claims left without a Service", freed)
         await self._bootstrap()
         if self.config.compaction_interval > 0:
             from ..storage.compactor import run_compactor

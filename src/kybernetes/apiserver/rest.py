@@ -309,6 +309,8 @@ class ApiStore:
         if record_managed:
             self._managed(info, None, obj, opts)
         if (info.group, info.kind) == ("", "Service"):
+            if not generated and await self.store.get(info.key(ns, m.name_of(obj))) is not None:
+                raise errors.already_exists(info.plural, info.group, m.name_of(obj))
             await self._allocate_service(obj, None, opts.dry_run)
         if (info.group, info.kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
             obj["status"] = crdlib.crd_status(obj, _now())
@@ -685,6 +687,30 @@ class ApiStore:
         if old is not None and not dry_run:
             for p in old_ports - taken:
                 await self._free(f"/registry/ranges/servicenodeports/{p}")
+
+    async def repair_allocations(self) -> int:
+        """Free IP and NodePort claims that no Service holds (left by a crash between the claim and
+        the Service write). Returns how many were freed."""
+        used: set[str] = set()
+        page = await self.store.list("/registry/services/")
+        for kv in page.items:
+            spec = decode(kv).get("spec") or {}
+            for ip in spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else []):
+                used.add(f"/registry/ranges/serviceips/{ip}")
+            for p in spec.get("ports") or []:
+                if p.get("nodePort"):
+                    used.add(f"/registry/ranges/servicenodeports/{p['nodePort']}")
+        freed = 0
+        for prefix in ("/registry/ranges/serviceips/", "/registry/ranges/servicenodeports/"):
+            claims = await self.store.list(prefix, revision=page.revision)
+            for kv in claims.items:
+                if kv.key not in used:
+                    try:
+                        await self.store.delete(kv.key, expected_revision=kv.mod_revision)
+                        freed += 1
+                    except StoreError:
+                        pass
+        return freed
 
     async def _release_service(self, svc: Obj) -> None:
         spec = svc.get("spec") or {}
