@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 
@@ -340,3 +341,38 @@ async def test_repair_frees_orphaned_allocations(api: ApiClient) -> None:
     assert await store.get(f"/registry/ranges/serviceips/{svc['spec']['clusterIP']}") is not None
     assert await store.get(f"/registry/ranges/servicenodeports/{svc['spec']['ports'][0]['nodePort']}") is not None
     assert await store.get("/registry/ranges/serviceips/10.96.0.1") is not None
+
+
+async def test_watch_cache_serves_many_watchers_from_one_store_watch(api: ApiClient) -> None:
+    store = api.server.store
+    base_watchers = store.statistics()["watchers"]
+    _, lst, _ = await api.get(CM)
+    rv = lst["metadata"]["resourceVersion"]
+    n = 200
+    got = [0] * n
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def watch(i: int) -> None:
+        async with session.get(api.base + CM, params={"watch": "true", "resourceVersion": rv}) as r:
+            async for line in r.content:
+                if line.strip():
+                    got[i] += 1
+                if got[i] == 3:
+                    return
+
+    tasks = [asyncio.ensure_future(watch(i)) for i in range(n)]
+    for _ in range(100):
+        if api.server.cache.watcher_count() >= n:
+            break
+        await asyncio.sleep(0.05)
+    assert api.server.cache.watcher_count() >= n
+    for i in range(3):
+        await api.post(CM, {"metadata": {"name": f"fan{i}"}})
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+    finally:
+        await session.close()
+    assert got == [3] * n
+    # every watcher was served by the cache: the store still has only the cache's own watch
+    assert store.statistics()["watchers"] == base_watchers == 1
