@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -73,11 +74,9 @@ async def start_test_server(store: Any, **cfg: Any) -> tuple[ApiServer, "asyncio
     return server, task, ready.result()
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[ApiClient]:
-    from kybernetes.storage import open_store
-
-    store = open_store("sqlite", path=str(tmp_path / "state.db"))
+@contextlib.asynccontextmanager
+async def serving(store: Any) -> AsyncIterator[ApiClient]:
+    """An in-process API server over ``store`` on a free loopback port, and a client for it."""
     server, task, port = await start_test_server(store)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         try:
@@ -89,6 +88,14 @@ async def api(tmp_path: Path) -> AsyncIterator[ApiClient]:
             except asyncio.CancelledError:
                 pass
             await store.close()
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[ApiClient]:
+    from kybernetes.storage import open_store
+
+    async with serving(open_store("sqlite", path=str(tmp_path / "state.db"))) as client:
+        yield client
 
 
 @pytest.fixture(params=["sqlite", "etcd"])
@@ -107,17 +114,8 @@ async def any_api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         store = open_store("sqlite", path=str(tmp_path / "state.db"))
     try:
-        server, task, port = await start_test_server(store)
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            try:
-                yield ApiClient(f"http://127.0.0.1:{port}", session, server)
-            finally:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
-                await store.close()
+        async with serving(store) as client:
+            yield client
     finally:
         if etcd is not None:
             await asyncio.to_thread(etcd.stop)

@@ -24,10 +24,12 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable
 
+from kybernetes.api import labels as _labels
 from kybernetes.api import openapi_defs
+from kybernetes.api import quantity as _quantity
 from kybernetes.api.errors import (
     FIELD_VALUE_INVALID,
     FIELD_VALUE_TYPE_INVALID,
@@ -472,38 +474,17 @@ def _collect_dups(value: Any, path: list[str | int], out: list[str]) -> None:
 QUANTITY_FORMAT_MESSAGE = (
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 )
-_QUANTITY_RE = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)$")
-_SUFFIX = {
-    "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
-    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-    "P": Decimal("1e15"), "E": Decimal("1e18"),
-    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50), "Ei": Decimal(2**60),
-}
-_EXP_SUFFIX = re.compile(r"^[eE][-+]?[0-9]+$")
 
 
 def parse_quantity(value: Any) -> Decimal | None:
     """A Kubernetes quantity (``"500m"``, ``"1Gi"``, ``"1e3"``, ``2``) as a Decimal, else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return Decimal(str(value))
-    if not isinstance(value, str):
-        return None
-    m = _QUANTITY_RE.match(value.strip())
-    if not m:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
     try:
-        num = Decimal(m.group(1))
-    except InvalidOperation:
+        q = _quantity.parse_quantity(value)
+    except (ValueError, TypeError):
         return None
-    suffix = m.group(2)
-    if suffix in _SUFFIX:
-        return num * _SUFFIX[suffix]
-    if _EXP_SUFFIX.match(suffix):
-        return num.scaleb(int(suffix[1:]))
-    return None
+    return Decimal(q.numerator) / Decimal(q.denominator)
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,10 +499,7 @@ NO_NAME = "none"
 
 _LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_LABEL_RE = re.compile(f"^{_LABEL_FMT}$")
-_DNS1123_SUBDOMAIN_RE = re.compile(rf"^{_LABEL_FMT}(\.{_LABEL_FMT})*$")
 _DNS1035_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_QUALIFIED_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _CONFIG_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 DNS1123_SUBDOMAIN_MSG = (
@@ -539,23 +517,6 @@ DNS1035_LABEL_MSG = (
     "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
     "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
 )
-_QUALIFIED_NAME_PART_MSG = (
-    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-)
-_QUALIFIED_NAME_MSG = (
-    "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start "
-    "and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
-    "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS "
-    "subdomain prefix and '/' (e.g. 'example.com/MyName')"
-)
-_LABEL_VALUE_MSG = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
-    "'my_value',  or '12345', regex used for validation is "
-    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
-)
 _CONFIG_KEY_MSG = (
     "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
     "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
@@ -569,10 +530,7 @@ def _max_len(n: int) -> str:
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
-    errs = [_max_len(253)] if len(value) > 253 else []
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errs.append(DNS1123_SUBDOMAIN_MSG)
-    return errs
+    return _labels.dns1123_subdomain_errors(value)
 
 
 def is_dns1123_label(value: str) -> list[str]:
@@ -596,31 +554,11 @@ def is_path_segment_name(value: str) -> list[str]:
 
 
 def is_qualified_name(value: str) -> list[str]:
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            return ["prefix part must be non-empty"]
-        sub = is_dns1123_subdomain(prefix)
-        if sub:
-            return ["prefix part " + m for m in sub]
-    else:
-        return [_QUALIFIED_NAME_MSG]
-    if not name:
-        return ["name part must be non-empty"]
-    errs = ["name part " + _max_len(63)] if len(name) > 63 else []
-    if not _QUALIFIED_NAME_RE.match(name):
-        errs.append(_QUALIFIED_NAME_PART_MSG)
-    return errs
+    return _labels.qualified_name_errors(value)
 
 
 def is_label_value(value: str) -> list[str]:
-    errs = [_max_len(63)] if len(value) > 63 else []
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(_LABEL_VALUE_MSG)
-    return errs
+    return _labels.label_value_errors(value)
 
 
 def is_config_key(value: str) -> list[str]:
@@ -869,23 +807,7 @@ def selector_is_empty(sel: Any) -> bool:
 
 def selector_matches(sel: Any, labels: Any) -> bool:
     """LabelSelector semantics (matchLabels AND matchExpressions)."""
-    sel, labels = _dict(sel), _dict(labels)
-    for k, v in _dict(sel.get("matchLabels")).items():
-        if labels.get(k) != v:
-            return False
-    for expr in _list(sel.get("matchExpressions")):
-        expr = _dict(expr)
-        key, op, values = expr.get("key"), expr.get("operator"), _list(expr.get("values"))
-        has = key in labels
-        if op == "In" and not (has and labels[key] in values):
-            return False
-        if op == "NotIn" and has and labels[key] in values:
-            return False
-        if op == "Exists" and not has:
-            return False
-        if op == "DoesNotExist" and has:
-            return False
-    return True
+    return _labels.label_selector_matches(_dict(sel), _dict(labels))
 
 
 # --------------------------------------------------------------------------------------------
