@@ -376,3 +376,13 @@ async def test_watch_cache_serves_many_watchers_from_one_store_watch(api: ApiCli
     assert got == [3] * n
     # every watcher was served by the cache: the store still has only the cache's own watch
     assert store.statistics()["watchers"] == base_watchers == 1
+
+
+async def test_namespace_finalize_removes_terminating_namespace(api: ApiClient) -> None:
+    assert (await api.post("/api/v1/namespaces", {"metadata": {"name": "fin"}}))[0] == 201
+    code, ns, _ = await api.delete("/api/v1/namespaces/fin")
+    assert code == 200 and ns["status"]["phase"] == "Terminating" and ns["spec"]["finalizers"] == ["kubernetes"]
+    ns["spec"]["finalizers"] = []
+    code, out, _ = await api.put("/api/v1/namespaces/fin/finalize", ns)
+    assert code == 200, out
+    assert (await api.get("/api/v1/namespaces/fin"))[0] == 404

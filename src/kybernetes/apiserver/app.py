@@ -229,9 +229,6 @@ class ApiServer:
                 raise
         self.registry.remove_custom(name)
 
-    async def finish_namespace(self, name: str) -> None:
-        return None
-
     # ---------------------------------------------------------------------------------------
     # authorization (RBAC arrives with the security issue; every authenticated user is admin)
     def authorize_review(self, user: dict[str, Any], spec: dict[str, Any]) -> tuple[bool, str]:

@@ -552,8 +552,6 @@ class Handlers:
                 return cur
 
             out, _ = await self.s.api.guaranteed_update(info, t.namespace, t.name, set_finalizers, self.write_options(request))
-            if not (out.get("spec") or {}).get("finalizers") and (out.get("metadata") or {}).get("deletionTimestamp"):
-                await self.s.finish_namespace(t.name)
             return self.render_object(request, info, out)
         elif sub in ("log", "exec", "attach", "portforward"):
             pod = await self.s.api.get(info, t.namespace, t.name)

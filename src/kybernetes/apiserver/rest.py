@@ -425,7 +425,9 @@ class ApiStore:
             new_f = set(md.get("finalizers") or [])
             if new_f - old_f:
                 raise errors.invalid(info.kind, info.group, name, [errors.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted")])
-            if not new_f:
+            # gone once nothing holds it (a namespace also waits for its spec.finalizers)
+            ns_held = (info.group, info.kind) == ("", "Namespace") and (new.get("spec") or {}).get("finalizers")
+            if not new_f and not ns_held:
                 return None
         if (info.group, info.kind) == ("", "Service"):
             _keep_cluster_ip(new, current)
