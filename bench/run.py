@@ -405,6 +405,8 @@ class Bench:
             body = pod_body(f"w-{i}", {"bench": "watch"}, {"bench-t": f"{t:.6f}"})
             status, _ = await conn.request("POST", "/api/v1/namespaces/default/pods", body)
             write_lat.append(time.monotonic() - t)
+            if os.environ.get("BENCH_DEBUG"):
+                sys.stderr.write(f"W {t - t_start:.3f} {1000 * (time.monotonic() - t):.1f}\n")
             errors += status != 201
             free.put_nowait(conn)
 

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ USER_KEY = web.RequestKey("user", dict)
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+_UNKNOWN = object()
 
 
 @dataclass
@@ -76,6 +78,8 @@ class ApiServer:
         self._openapi: Any = None
         self._openapi_gen = -1
         self._tasks: set[asyncio.Task[Any]] = set()
+        # verified client identity per TLS connection (the SSL object lives as long as it)
+        self._tls_identities: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self.ready = False
         self.started_at = time.time()
 
@@ -262,9 +266,12 @@ class ApiServer:
         transport = request.transport
         sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
         if sslobj is not None:
-            from ..pki import identity_from_ssl_object
+            ident = self._tls_identities.get(sslobj, _UNKNOWN)
+            if ident is _UNKNOWN:
+                # Parsing the certificate costs more than serving a GET: once per connection.
+                from ..pki import identity_from_ssl_object
 
-            ident = identity_from_ssl_object(sslobj)
+                ident = self._tls_identities[sslobj] = identity_from_ssl_object(sslobj)
             if ident is not None:
                 user, groups = ident
                 return {"name": user, "groups": list(groups) + ["system:authenticated"]}

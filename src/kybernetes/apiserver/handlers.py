@@ -89,6 +89,35 @@ def _bool(q: Any, key: str) -> bool:
     return v is not None and v.lower() in ("true", "1", "")
 
 
+_MISSING = object()
+WATCH_MAX_BUFFERED = 4 * 1024 * 1024  # bytes queued for one watch client before it counts as too slow
+
+
+class ChunkWriter:
+    """Synchronous writes of HTTP/1.1 chunks to a prepared, chunked StreamResponse's connection.
+
+    aiohttp's ``StreamResponse.write`` is a coroutine; calling it per watcher per event needs a
+    task wakeup each time. The watch cache instead hands batches to every watcher in one loop
+    pass, so watch bodies are framed here and written straight to the transport. A client that
+    stops reading fills the transport buffer; past ``WATCH_MAX_BUFFERED`` the write is refused
+    and the watch ends (the client re-watches), as upstream ends watchers that fall behind.
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self.transport = request.transport
+
+    def alive(self) -> bool:
+        t = self.transport
+        return t is not None and not t.is_closing()
+
+    def write(self, data: bytes) -> bool:
+        t = self.transport
+        if t is None or t.is_closing() or t.get_write_buffer_size() > WATCH_MAX_BUFFERED:
+            return False
+        t.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+
+
 class Handlers:
     def __init__(self, server: "ApiServer") -> None:
         self.s = server
@@ -442,7 +471,21 @@ class Handlers:
                 return False
             return True
 
+        # Events are shared by every watcher: memoise "filtered + encoded" per event and per
+        # (version, selectors), so a thousand identical watches encode and filter each event once.
+        memo_key = None if table_v else ("watch", info.api_version, info.kind, q.get("labelSelector"), q.get("fieldSelector"))
+
         def encode_cached(ev: CachedEvent) -> bytes | None:
+            if memo_key is not None:
+                hit = ev.encoded.get(memo_key, _MISSING)
+                if hit is not _MISSING:
+                    return hit  # type: ignore[return-value]
+            b = _encode_cached(ev)
+            if memo_key is not None:
+                ev.encoded[memo_key] = b
+            return b
+
+        def _encode_cached(ev: CachedEvent) -> bytes | None:
             obj = ev.obj
             if obj.get("apiVersion") != info.api_version or obj.get("kind") != info.kind:
                 if info.custom or info.storage_version or info.storage_group is not None:
@@ -482,33 +525,22 @@ class Handlers:
                     pass
                 return resp
             assert watcher is not None
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(min(remaining, BOOKMARK_INTERVAL)):
-                        ev = await watcher.next()
-                except TimeoutError:
-                    if bookmarks and loop.time() < deadline:
-                        await resp.write(orjson.dumps({"type": "BOOKMARK", "object": {"kind": info.kind, "apiVersion": info.api_version, "metadata": {"resourceVersion": str(max(last_rv, cache.revision))}}}) + b"\n")
-                    continue
-                if ev is None:
-                    break  # overflow or shutdown: the client re-watches from its last RV
-                chunk = [ev]
-                while not watcher.queue.empty():
-                    nxt = watcher.queue.get_nowait()
-                    if nxt is None:
-                        break
-                    chunk.append(nxt)
-                out = []
-                for e in chunk:
-                    last_rv = e.revision
-                    b = encode_cached(e)
-                    if b:
-                        out.append(b)
-                if out:
-                    await resp.write(b"".join(out))
+            # From here on the cache delivers batches synchronously; everything before this
+            # point was written (and drained) through aiohttp, so the stream stays in order.
+            out = ChunkWriter(request)
+
+            def deliver(batch: list[CachedEvent]) -> bool:
+                nonlocal last_rv
+                last_rv = batch[-1].revision
+                data = b"".join(b for b in map(encode_cached, batch) if b)
+                return out.write(data) if data else out.alive()
+
+            watcher.start(deliver)
+            while loop.time() < deadline and out.alive():
+                if await watcher.wait_closed(min(deadline - loop.time(), BOOKMARK_INTERVAL)):
+                    break  # overflow, slow client or shutdown: the client re-watches from its last RV
+                if bookmarks and loop.time() < deadline:
+                    out.write(orjson.dumps({"type": "BOOKMARK", "object": {"kind": info.kind, "apiVersion": info.api_version, "metadata": {"resourceVersion": str(max(last_rv, cache.revision))}}}) + b"\n")
         except (ConnectionResetError, asyncio.CancelledError) as e:
             if isinstance(e, asyncio.CancelledError):
                 raise

@@ -139,53 +139,31 @@ def _run_async(coro: Any) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Supervise the cluster's components as child processes (for now: the API server)."""
+    """Run the cluster's components (for now: the API server) under one supervisor."""
+    from .supervisor import Component, Supervisor
+
     data_dir = Path(args.data_dir).absolute()
     print(f"kyb: preparing {data_dir} ...", flush=True)
     kc = prepare_data_dir(data_dir, args.host, args.port, args.advertise_address)
-    cmd = [sys.executable, "-m", "kybernetes.cli.main", "apiserver", "--data-dir", str(data_dir),
-           "--host", args.host, "--port", str(args.port), "--store", args.store]
+    me = [sys.executable, "-m", "kybernetes.cli.main"]
+    api = me + ["apiserver", "--data-dir", str(data_dir), "--host", args.host, "--port", str(args.port), "--store", args.store]
     if args.etcd_servers:
-        cmd += ["--etcd-servers", args.etcd_servers]
+        api += ["--etcd-servers", args.etcd_servers]
     if args.advertise_address:
-        cmd += ["--advertise-address", args.advertise_address]
+        api += ["--advertise-address", args.advertise_address]
     if args.verbose:
-        cmd.append("-v")
-    stopping = False
-    child: subprocess.Popen[bytes] | None = None
-
-    def on_signal(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        if child is not None and child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+        api.append("-v")
     url = _server_url(args.host, args.port)
-    restarts = 0
-    announced = False
-    while not stopping:
-        child = subprocess.Popen(cmd)
-        if not announced:
-            if _wait_ready(url, kc, child):
-                print(f"kyb: cluster is up at {url}\n"
-                      f"kyb: kubeconfig: {kc}\n"
-                      f"kyb:   export KUBECONFIG={kc}\n"
-                      f"kyb:   kubectl get namespaces\n"
-                      f"kyb: press Ctrl-C to stop", flush=True)
-                announced = True
-        rc = child.wait()
-        if stopping:
-            break
-        restarts += 1
-        print(f"kyb: apiserver exited with status {rc}; restarting ({restarts})", file=sys.stderr, flush=True)
-        if restarts > 5 and not announced:
-            print("kyb: apiserver keeps failing; giving up", file=sys.stderr)
-            return 1
-        time.sleep(min(5.0, 0.5 * restarts))
-    print("kyb: stopped", flush=True)
-    return 0
+    components = [Component("apiserver", api, ready=lambda p: _wait_ready(url, kc, p))]
+
+    def announce() -> None:
+        print(f"kyb: cluster is up at {url}\n"
+              f"kyb: kubeconfig: {kc}\n"
+              f"kyb:   export KUBECONFIG={kc}\n"
+              f"kyb:   kubectl get namespaces\n"
+              f"kyb: press Ctrl-C to stop", flush=True)
+
+    return Supervisor(components, on_ready=announce).run()
 
 
 def _wait_ready(url: str, kubeconfig: Path, child: "subprocess.Popen[bytes]", timeout: float = 60.0) -> bool:

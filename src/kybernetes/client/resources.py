@@ -55,11 +55,11 @@ class Resource:
         return f"{self.plural}.{self.version}.{self.group}" if self.group else f"{self.plural}.{self.version}"
 
     @classmethod
-    def from_info(cls, info: ResourceInfo) -> "Resource":
+    def from_info(cls, info: ResourceInfo) -> Resource:
         return cls(info.group, info.version, info.plural, info.kind, info.namespaced)
 
     @classmethod
-    def for_kind(cls, api_version: str, kind: str) -> "Resource":
+    def for_kind(cls, api_version: str, kind: str) -> Resource:
         """The built-in resource serving ``kind`` in ``api_version`` (KeyError if unknown)."""
         group, _, version = api_version.rpartition("/")
         for info in BUILTIN:

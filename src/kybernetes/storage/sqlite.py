@@ -14,7 +14,11 @@ Threads:
   op fails only itself. After COMMIT the writer hands results and events to the event loop with
   ``call_soon_threadsafe``;
 * reads run in a small thread pool, each thread with its own connection (WAL readers never block
-  the writer). Every read is one read transaction, i.e. one consistent snapshot.
+  the writer). Every read is one read transaction, i.e. one consistent snapshot. Point reads of
+  the current state (``get`` at revision 0, the current and compacted revisions) are a single
+  indexed SELECT of microseconds: they run on the event loop's own connection instead, which is
+  cheaper than the hop to a pool thread and back; if that connection is ever busy (SQLite returns
+  SQLITE_BUSY rather than waiting there) the read falls back to the pool.
 
 Watchers subscribe on the loop thread, then replay history from the table, then continue with
 live events, skipping revisions already sent. Each subscriber buffers at most ``watch_buffer``
@@ -68,6 +72,8 @@ _INSERT = (
     "INSERT INTO kine (id, name, created, deleted, create_revision, prev_revision, value, old_value)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_CURRENT = "SELECT seq FROM sqlite_sequence WHERE name = 'kine'"
+_COMPACTED = "SELECT v FROM meta WHERE k = 'compacted'"
 MAX_BATCH = 512          # ops per group-commit transaction
 HISTORY_PAGE = 500       # rows per history read when a watch replays
 
@@ -209,6 +215,7 @@ class SqliteStore:
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._loop_conn: sqlite3.Connection | None = None  # fast point reads on the loop thread
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rev = 0            # last revision delivered to the loop
         self._w_rev = 0          # writer thread only
@@ -234,6 +241,7 @@ class SqliteStore:
         self._thread.start()
         self._rev = await ready
         self._pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-reader")
+        self._loop_conn = self._connect(busy_timeout_ms=0)
         self._open = True
 
     async def close(self) -> None:
@@ -251,6 +259,9 @@ class SqliteStore:
             for conn in self._read_conns:
                 conn.close()
             self._read_conns.clear()
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
 
     async def __aenter__(self) -> "SqliteStore":
         await self.start()
@@ -264,9 +275,9 @@ class SqliteStore:
             raise StoreClosedError("store is closed")
 
     # -- writer thread ---------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_timeout_ms: int = 30000) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         return conn
 
     def _writer_main(self, ready: asyncio.Future[int]) -> None:
@@ -517,7 +528,24 @@ class SqliteStore:
         ).fetchall()
         return [row_event(r) for r in rows]
 
+    def _fast_read(self, sql: str, args: tuple[Any, ...]) -> list[Any] | None:
+        """One SELECT on the loop thread's connection (an implicit read transaction, i.e. one
+        snapshot); None when SQLite reports the database busy: the caller then uses the pool."""
+        self._check_open()
+        assert self._loop_conn is not None
+        try:
+            return self._loop_conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            return None
+
     async def get(self, key: str, *, revision: int = 0) -> KeyValue | None:
+        if revision == 0:
+            rows = self._fast_read(_LATEST, (key,))
+            if rows is not None:
+                if not rows or rows[0][1]:
+                    return None
+                rid, _, crev, value = rows[0]
+                return KeyValue(key, value, rid, crev)
         return await self._read(self._r_get, key, revision)
 
     async def list(
@@ -529,10 +557,16 @@ class SqliteStore:
         return await self._read(self._r_count, prefix)
 
     async def current_revision(self) -> int:
+        rows = self._fast_read(_CURRENT, ())
+        if rows is not None:
+            return int(rows[0][0]) if rows else 0
         current, _ = await self._read(_read_revisions)
         return current
 
     async def compacted_revision(self) -> int:
+        rows = self._fast_read(_COMPACTED, ())
+        if rows is not None:
+            return int(rows[0][0]) if rows else 0
         _, compacted = await self._read(_read_revisions)
         return compacted
 
@@ -566,8 +600,8 @@ class SqliteStore:
 
 def _read_revisions(conn: sqlite3.Connection) -> tuple[int, int]:
     """(current revision, compacted revision) as stored."""
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'kine'").fetchone()
-    comp = conn.execute("SELECT v FROM meta WHERE k = 'compacted'").fetchone()
+    row = conn.execute(_CURRENT).fetchone()
+    comp = conn.execute(_COMPACTED).fetchone()
     return (int(row[0]) if row else 0, int(comp[0]) if comp else 0)
 
 

@@ -15,8 +15,9 @@ import datetime as dt
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 
 class TimerHandle(Protocol):
@@ -50,7 +51,7 @@ class RealClock:
         return time.monotonic()
 
     def wall(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
         return asyncio.get_running_loop().call_later(max(0.0, delay), callback)
@@ -79,7 +80,7 @@ class FakeClock:
     def __init__(self, start: float = 1_000.0, wall_start: dt.datetime | None = None) -> None:
         self._now = start
         self._start = start
-        self._wall_start = wall_start or dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+        self._wall_start = wall_start or dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
         self._timers: list[_Timer] = []
         self._seq = itertools.count()
 

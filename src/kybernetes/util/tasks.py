@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, Self
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Supervisor:
         if self._on_crash is not None:
             try:
                 self._on_crash(task, exc)
-            except Exception:  # a broken crash hook must not hide the crash itself
+            except Exception:  # noqa: BLE001 - a broken crash hook must not hide the crash itself
                 self._log.exception("on_crash hook failed for %s", task.get_name())
 
     @property
@@ -77,7 +77,7 @@ class Supervisor:
         finally:
             self._stopping = False
 
-    async def __aenter__(self) -> "Supervisor":
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,0 +1,1 @@
+"""The scheduler: a framework of small plugins (pure) plus the cache and queue that feed it."""
