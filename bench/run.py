@@ -46,6 +46,9 @@ CONCURRENCY = 32
 PAYLOAD = "x" * 900          # + metadata ≈ 1 KiB ConfigMap
 WATCH_MARK = b'"bench-t":"'  # annotation carrying the monotonic send time of a watched write
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# --server-uvloop: the same ``kyb apiserver`` on uvloop's event loop (an experiment flag)
+UVLOOP_LAUNCHER = ("import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+                   "from kybernetes.cli.main import main; sys.exit(main())")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,10 +285,11 @@ def worker_main(spec: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # the parent: server lifecycle and phases
 class Server:
-    def __init__(self, store: str, etcd_endpoints: str = "") -> None:
+    def __init__(self, store: str, etcd_endpoints: str = "", uvloop: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="kyb-bench-"))
         self.port = free_port()
-        args = [sys.executable, "-m", "kybernetes.cli.main", "apiserver", "--data-dir", str(self.dir),
+        launch = ["-c", UVLOOP_LAUNCHER] if uvloop else ["-m", "kybernetes.cli.main"]
+        args = [sys.executable, *launch, "apiserver", "--data-dir", str(self.dir),
                 "--port", str(self.port), "--store", store, "--compaction-interval", "0"]
         if etcd_endpoints:
             args += ["--etcd-servers", etcd_endpoints]
@@ -405,8 +409,6 @@ class Bench:
             body = pod_body(f"w-{i}", {"bench": "watch"}, {"bench-t": f"{t:.6f}"})
             status, _ = await conn.request("POST", "/api/v1/namespaces/default/pods", body)
             write_lat.append(time.monotonic() - t)
-            if os.environ.get("BENCH_DEBUG"):
-                sys.stderr.write(f"W {t - t_start:.3f} {1000 * (time.monotonic() - t):.1f}\n")
             errors += status != 201
             free.put_nowait(conn)
 
@@ -480,6 +482,7 @@ async def main() -> None:
     ap.add_argument("--only", default="create,get,list,watch", help="comma-separated phases")
     ap.add_argument("--no-raw", action="store_true", help="skip the raw store measurements")
     ap.add_argument("--client-uvloop", action="store_true", help="run the client processes on uvloop")
+    ap.add_argument("--server-uvloop", action="store_true", help="run the API server on uvloop (experiment)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     result: dict[str, Any] = {
@@ -487,7 +490,9 @@ async def main() -> None:
                     "cpu_model": _cpu_model()},
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load": {"client_processes": args.clients, "connections": CONCURRENCY,
-                 "client_loop": "uvloop" if args.client_uvloop else "asyncio"},
+                 "client_loop": "uvloop" if args.client_uvloop else "asyncio",
+                 "server_loop": "uvloop" if args.server_uvloop else "asyncio",
+                 "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]},
     }
     stores = ["sqlite", "etcd"] if args.store == "both" else [args.store]
     for store in stores:
@@ -500,7 +505,7 @@ async def main() -> None:
                 etcd = EtcdServer()
                 endpoints = etcd.endpoints
             raw = {} if args.no_raw else await bench_raw(store, endpoints, args.quick)
-            server = Server(store, ",".join(endpoints or []))
+            server = Server(store, ",".join(endpoints or []), uvloop=args.server_uvloop)
             try:
                 api = await bench_api(server, args.clients, args.quick, args.client_uvloop, only)
             finally:

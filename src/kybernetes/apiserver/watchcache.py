@@ -31,7 +31,8 @@ from ..storage.interface import Event, Store
 log = logging.getLogger(__name__)
 
 WATCHER_QUEUE = 1000
-FLUSH_INTERVAL = 0.05   # seconds between two deliveries to the same watchers under load
+FLUSH_INTERVAL = 0.05    # seconds between two deliveries to the same watchers under load
+DECODED_EVENTS = 1000    # newest events kept decoded; older ones keep only their bytes
 
 
 @dataclass(slots=True)
@@ -39,9 +40,23 @@ class CachedEvent:
     revision: int
     type: str                    # ADDED | MODIFIED | DELETED
     key: str
-    obj: dict[str, Any]          # stored object with resourceVersion set; shared: never mutate
+    value: bytes                 # the stored bytes (without resourceVersion)
+    _obj: dict[str, Any] | None = None
     # per-format encodings (and per-filter results: None = filtered out), filled lazily
     encoded: dict[Any, bytes | None] = field(default_factory=dict)
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        """The stored object with resourceVersion set; shared by all watchers: never mutate."""
+        if self._obj is None:
+            self._obj = decode_value(self.value, self.revision)
+        return self._obj
+
+    def shrink(self) -> None:
+        """Drop the decoded object and encodings (rebuilt on demand); keeps the window small
+        in memory and cheap for the garbage collector, since decoded JSON is many objects."""
+        self._obj = None
+        self.encoded = {}
 
 
 def decode_value(value: bytes, revision: int) -> dict[str, Any]:
@@ -54,9 +69,9 @@ def decode_value(value: bytes, revision: int) -> dict[str, Any]:
 
 def to_cached(ev: Event) -> CachedEvent:
     if ev.type == "DELETE":
-        return CachedEvent(ev.revision, "DELETED", ev.kv.key, decode_value(ev.kv.value, ev.revision))
+        return CachedEvent(ev.revision, "DELETED", ev.kv.key, ev.kv.value)
     typ = "ADDED" if ev.is_create else "MODIFIED"
-    return CachedEvent(ev.revision, typ, ev.kv.key, decode_value(ev.kv.value, ev.revision))
+    return CachedEvent(ev.revision, typ, ev.kv.key, ev.kv.value)
 
 
 class Watcher:
@@ -168,6 +183,8 @@ class WatchCache:
                 continue
             ev = to_cached(raw)
             self.events.append(ev)
+            if len(self.events) > DECODED_EVENTS:
+                self.events[-DECODED_EVENTS - 1].shrink()
             self.revision = ev.revision
             self.events_seen += 1
             if len(self.events) == self.capacity:

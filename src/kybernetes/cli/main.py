@@ -57,7 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite", help="storage backend (default sqlite)")
     api.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs (with --store etcd)")
     api.add_argument("--compaction-interval", type=float, default=300.0, help="seconds between store compactions (0: off)")
+    cm = sub.add_parser("controller-manager", help="run the controller manager",
+                        description="Run the controllers that keep the cluster in its desired state.")
+    cm.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
+    cm.add_argument("--controllers", default="*", help="controllers to run: '*', names, '-name' to disable (default '*')")
+    cm.add_argument("--leader-elect", default="true", choices=("true", "false"), help="use leader election (default true)")
+    cm.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")
+    cm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def component_kubeconfig(data_dir: Path, name: str, user: str, groups: list[str], server: str) -> Path:
+    """A kubeconfig with its own client certificate for one component (written once)."""
+    from ..pki import ensure_pki, issue_client_cert
+    from ..pki.kubeconfig import write_kubeconfig
+
+    path = data_dir / f"{name}.kubeconfig"
+    if path.exists():
+        return path
+    pki = ensure_pki(data_dir / "pki", hosts=[])
+    cert, key = issue_client_cert(pki, user, groups, days=3650)
+    write_kubeconfig(path, server=server, ca_pem=Path(pki.ca_cert).read_bytes(), cert_pem=cert, key_pem=key, user=name)
+    return path
 
 
 def _server_url(host: str, port: int) -> str:
@@ -197,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_up(args)
         if args.command == "apiserver":
             return _run_async(run_apiserver(args))
+        if args.command == "controller-manager":
+            from ..controllers.manager import run_manager
+
+            ca = Path(args.root_ca_file).read_bytes() if args.root_ca_file else b""
+            return _run_async(run_manager(args.kubeconfig, controllers=args.controllers,
+                                          leader_elect=args.leader_elect == "true", cluster_ca=ca))
     except CliError as e:
         print(f"kyb: error: {e}", file=sys.stderr)
         return 1

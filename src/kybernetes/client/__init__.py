@@ -97,6 +97,7 @@ __all__ = [
     "Unauthorized",
     "WatchInactive",
     "WorkQueue",
+    "controller_ref",
     "copy_obj",
     "default_controller_rate_limiter",
     "index_by_field",
@@ -106,6 +107,7 @@ __all__ = [
     "index_by_owner_uid",
     "key_of",
     "make_key",
+    "owner_mapper",
     "split_key",
     "tombstone_object",
 ]

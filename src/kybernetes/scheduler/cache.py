@@ -148,7 +148,7 @@ class Cache:
         if same_nodes and snap is self._last_snapshot:
             self._patch(snap)
         else:
-            self._rebuild(snap, same_nodes)
+            self._rebuild(snap)
         self._dirty.clear()
         self._last_snapshot = snap
         snap._membership = self._membership  # type: ignore[attr-defined]
@@ -170,12 +170,12 @@ class Cache:
         if refresh:
             snap.refresh_lists()
 
-    def _rebuild(self, snap: Snapshot, same_nodes: bool) -> None:
+    def _rebuild(self, snap: Snapshot) -> None:
         infos = []
         for name, ni in self._nodes.items():
             if ni.node is None:
                 continue
-            old = snap.by_name.get(name) if same_nodes or snap.by_name else None
+            old = snap.by_name.get(name)
             infos.append(old if old is not None and old.generation == ni.generation else ni.clone())
         snap.set_node_infos(infos)
         snap._index = {ni.name: i for i, ni in enumerate(infos)}  # type: ignore[attr-defined]

@@ -31,9 +31,6 @@ INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
 MAX_IN_UNSCHEDULABLE = 300.0  # podMaxInUnschedulablePodsDuration
 
-UNSCHEDULABLE_TIMEOUT = ClusterEvent("*", ActionType.ALL)  # flush: matches every plugin
-FORCE_ACTIVATE = ClusterEvent("*", ActionType.ALL)
-
 
 @dataclass
 class QueuedPodInfo:

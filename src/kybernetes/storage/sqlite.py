@@ -484,15 +484,25 @@ class SqliteStore:
         cls, conn: sqlite3.Connection, prefix: str, revision: int, limit: int, start_after: str | None
     ) -> ListResult:
         rev = cls._snapshot_rev(conn, revision)
-        where, args = _range_sql(prefix, start_after)
-        latest = (
-            f"SELECT k.id, k.name, k.create_revision, k.value FROM kine k JOIN"
-            f" (SELECT MAX(id) AS mid FROM kine WHERE {where} AND id <= ? GROUP BY name) m"
-            f" ON k.id = m.mid WHERE k.deleted = 0 ORDER BY k.name"
-        )
-        sql = latest + (" LIMIT ?" if limit else "")
-        params = [*args, rev] + ([limit + 1] if limit else [])
-        rows = conn.execute(sql, params).fetchall()
+        want = limit + 1 if limit else 0  # one extra row tells whether there are more
+        rows: list[tuple[Any, ...]] = []
+        after = start_after
+        while True:
+            # The latest row per name, names in order. With a limit the inner GROUP BY walks the
+            # (name, id) index only as far as needed (tombstoned names are skipped, so a short
+            # chunk may need another round) instead of grouping the whole rest of the range.
+            where, args = _range_sql(prefix, after)
+            need = want - len(rows)
+            chunk = conn.execute(
+                f"SELECT k.id, m.name, k.create_revision, k.value, k.deleted FROM"
+                f" (SELECT name, MAX(id) AS mid FROM kine WHERE {where} AND id <= ? GROUP BY name"
+                f" ORDER BY name{' LIMIT ?' if want else ''}) m JOIN kine k ON k.id = m.mid ORDER BY m.name",
+                [*args, rev] + ([need] if want else []),
+            ).fetchall()
+            rows.extend(r for r in chunk if not r[4])
+            if not want or len(chunk) < need or len(rows) >= want:
+                break
+            after = chunk[-1][1]
         more = bool(limit) and len(rows) > limit
         rows = rows[:limit] if more else rows
         items = [KeyValue(r[1], r[3], r[0], r[2]) for r in rows]

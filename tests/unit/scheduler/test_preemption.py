@@ -31,7 +31,7 @@ def victims(out: FitError) -> tuple[str, list[str]]:
     return r.nominated_node_name, [v["metadata"]["name"] for v in r.victims]
 
 
-HIGH = dict(priority=100, requests={"cpu": "2"})
+HIGH = {"priority": 100, "requests": {"cpu": "2"}}
 
 
 @pytest.mark.parametrize("nodes,pods,want", [

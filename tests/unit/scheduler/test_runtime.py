@@ -197,3 +197,12 @@ def test_selected_node_passes_every_filter(nodes, pod, existing_cpu) -> None:
     else:
         assert isinstance(out, FitError)
         assert all(v is not None for v in verdicts.values())
+
+
+@pytest.mark.parametrize("pod,want", [
+    pytest.param(make_pod(), True, id="defaulted"),
+    pytest.param(make_pod(scheduler_name="default-scheduler"), True, id="explicit"),
+    pytest.param(make_pod(scheduler_name="other"), False, id="other-scheduler"),
+])
+def test_scheduler_name(pod, want) -> None:
+    assert new_framework().handles(pod) is want

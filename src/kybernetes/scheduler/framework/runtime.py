@@ -122,6 +122,11 @@ class Framework:
         self.score = [(p, w) for p, w in plugins if _has(p, "score")]
         self.next_start_node_index = 0
 
+    def handles(self, pod: Mapping[str, Any]) -> bool:
+        """Is this profile responsible for ``pod`` (``spec.schedulerName``, defaulted)?"""
+        spec = pod.get("spec") or {}
+        return (spec.get("schedulerName") or "default-scheduler") == self.scheduler_name
+
     # -- events ------------------------------------------------------------------------------
 
     def events_to_register(self) -> dict[str, tuple[ClusterEvent, ...]]:
@@ -232,9 +237,9 @@ class Framework:
             diagnosis.node_to_status = {ni.name: st for ni in all_nodes}
             return [], diagnosis
         nominated = ((pod.pod.get("status") or {}).get("nominatedNodeName")) or ""
-        if nominated and (ni := snapshot.get(nominated)) is not None:
-            if self.run_filter_plugins(state, pod, ni) is None:
-                return [ni], diagnosis
+        ni = snapshot.get(nominated) if nominated else None
+        if ni is not None and self.run_filter_plugins(state, pod, ni) is None:
+            return [ni], diagnosis
         return self._filter_nodes(state, pod, all_nodes, diagnosis), diagnosis
 
     def _filter_nodes(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo],

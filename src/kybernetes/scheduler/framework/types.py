@@ -281,9 +281,9 @@ def _requirement(expr: Mapping[str, Any], fields: bool) -> lbl.Requirement | Non
         return None
     if op in (lbl.EXISTS, lbl.DOES_NOT_EXIST) and values:
         return None
-    if op in (lbl.GREATER_THAN, lbl.LESS_THAN):
-        if len(values) != 1 or not values[0].lstrip("-").isdigit():
-            return None
+    if op in (lbl.GREATER_THAN, lbl.LESS_THAN) and (
+            len(values) != 1 or not values[0].lstrip("-").isdigit()):
+        return None
     return lbl.Requirement(key, op, values)
 
 

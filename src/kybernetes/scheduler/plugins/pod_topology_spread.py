@@ -54,9 +54,8 @@ class Constraint:
     def includes_node(self, pod: PodInfo, required: RequiredNodeAffinity, node: NodeInfo) -> bool:
         if self.honor_node_affinity and not required.matches(node.labels, node.name):
             return False
-        if self.honor_node_taints and untolerated_taint(node.taints, pod.tolerations) is not None:
-            return False
-        return True
+        return not (self.honor_node_taints
+                    and untolerated_taint(node.taints, pod.tolerations) is not None)
 
 
 def parse_constraint(raw: Mapping[str, Any], pod: PodInfo) -> Constraint:
@@ -243,7 +242,7 @@ class PodTopologySpread:
             else:
                 cnt = counts[i].get(value, 0)
             total += cnt * weights[i] + (c.max_skew - 1)
-        return int(math.floor(total + 0.5))
+        return math.floor(total + 0.5)  # Go math.Round (half away from zero)
 
     def normalize_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo],
                         scores: list[int]) -> None:

@@ -1,0 +1,1 @@
+"""The controller manager's controllers: one module per controller (see manager.py)."""
