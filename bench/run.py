@@ -215,10 +215,12 @@ class WatchProtocol(asyncio.Protocol):
         self.width = width
         self.tail = b""
         self.events = 0
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
+        if not self.started.done():
+            self.started.set_result(None)  # the response headers: the watch is registered
         buf = self.tail + data if self.tail else data
         pos = 0
         while True:
@@ -236,8 +238,8 @@ class WatchProtocol(asyncio.Protocol):
         self.tail = buf[max(pos, len(buf) - len(WATCH_MARK)):]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+        if not self.started.done():
+            self.started.set_exception(ConnectionError(f"watch connection lost: {exc}"))
 
 
 async def watch_worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -261,7 +263,7 @@ async def watch_worker(spec: dict[str, Any]) -> dict[str, Any]:
             transports.append(tr)
 
     await asyncio.gather(*(open_one() for _ in range(spec["conns"])))
-    await asyncio.sleep(0.5)
+    await asyncio.wait_for(asyncio.gather(*(p.started for p in protos)), 120)
     print("READY", flush=True)
     cpu0, t0 = own_cpu(), time.monotonic()
     # the parent says when the writes are over by closing our stdin
@@ -270,7 +272,7 @@ async def watch_worker(spec: dict[str, Any]) -> dict[str, Any]:
     for tr in transports:
         tr.close()
     return {"hist": {str(k): v for k, v in hist.items()}, "width": width, "events": sum(p.events for p in protos),
-            "cpu": cpu, "wall": wall}
+            "per_watcher": [p.events for p in protos], "cpu": cpu, "wall": wall}
 
 
 def worker_main(spec: dict[str, Any]) -> None:
@@ -437,8 +439,11 @@ class Bench:
                 hist[int(k)] = hist.get(int(k), 0) + v
         width = outs[0]["width"]
         delivered = sum(o["events"] for o in outs)
+        per_watcher = [n for o in outs for n in o["per_watcher"]]
         return {"watches": n_watch, "writes": n_writes, "writes_per_s": round(n_writes / elapsed, 1),
                 "write_errors": errors, "delivered": delivered, "expected": n_writes * n_watch,
+                "watchers_short": sum(1 for n in per_watcher if n < n_writes),
+                "min_per_watcher": min(per_watcher, default=0),
                 "p50_ms": round(hist_pct(hist, 50, width) * 1000, 1), "p99_ms": round(hist_pct(hist, 99, width) * 1000, 1),
                 "max_ms": round((max(hist) + 1) * width * 1000, 1) if hist else 0.0,
                 "write_p99_ms": round(pct(write_lat, 99) * 1000, 1),

@@ -78,7 +78,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home = base / "home"
     home.mkdir()
     c = Cluster(base / "data", free_port(), home)
-    c.start()
+    c.start("--runtime", "fake", "--nodes", "3")
     try:
         yield c
     finally:

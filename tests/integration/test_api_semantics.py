@@ -386,3 +386,21 @@ async def test_namespace_finalize_removes_terminating_namespace(api: ApiClient) 
     code, out, _ = await api.put("/api/v1/namespaces/fin/finalize", ns)
     assert code == 200, out
     assert (await api.get("/api/v1/namespaces/fin"))[0] == 404
+
+
+async def test_delete_races_with_concurrent_writes(api: ApiClient) -> None:
+    """A plain delete is not refused because a controller wrote the object meanwhile."""
+    for i in range(10):
+        await api.post(DEPLOY, deployment(f"race{i}"))
+
+    async def churn(name: str) -> None:
+        for n in range(30):
+            await api.patch(f"{DEPLOY}/{name}/status", {"status": {"observedGeneration": n}})
+
+    for i in range(10):
+        writer = asyncio.ensure_future(churn(f"race{i}"))
+        await asyncio.sleep(0.005)
+        code, doc, _ = await api.delete(f"{DEPLOY}/race{i}")
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        assert code == 200, doc

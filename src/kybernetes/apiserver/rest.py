@@ -374,7 +374,10 @@ class ApiStore:
             new = try_update(copy.deepcopy(current))
             new = await self._finish_update(info, ns, name, new, current, opts, subresource, record_managed)
             if new is None:  # object gone after its last finalizer was removed
-                return await self._delete_now(info, ns, name, kv, current, opts), False
+                try:
+                    return await self._delete_now(info, ns, name, kv, current, opts), False
+                except ConflictError:
+                    continue
             if _same(new, current):
                 return current, False
             if opts.dry_run:
@@ -539,10 +542,12 @@ class ApiStore:
                 want_ns = True
             else:
                 want_ns = False
-            if not want and not graceful_pod and not want_ns:
-                return await self._delete_now(info, ns, name, kv, cur, WriteOptions(dry_run=dry_run)), True
-            if want_ns and not (cur.get("spec") or {}).get("finalizers") and not want:
-                return await self._delete_now(info, ns, name, kv, cur, WriteOptions(dry_run=dry_run)), True
+            if (not want and not graceful_pod and not want_ns) or (
+                    want_ns and not (cur.get("spec") or {}).get("finalizers") and not want):
+                try:
+                    return await self._delete_now(info, ns, name, kv, cur, WriteOptions(dry_run=dry_run)), True
+                except ConflictError:
+                    continue  # written meanwhile (a controller's status update): read it again
             new = copy.deepcopy(cur)
             nmd = new["metadata"]
             now = dt.datetime.now(dt.timezone.utc)
@@ -575,12 +580,11 @@ class ApiStore:
         raise errors.conflict(info.plural, info.group, name, errors.MODIFIED_DETAIL)
 
     async def _delete_now(self, info: ResourceInfo, ns: str, name: str, kv: KeyValue, cur: Obj, opts: WriteOptions) -> Obj:
+        """Remove the object at revision ``kv.mod_revision`` (ConflictError if it changed since)."""
         if opts.dry_run:
             return cur
         try:
             dkv = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
-        except ConflictError:
-            raise errors.conflict(info.plural, info.group, name, errors.MODIFIED_DETAIL)
         except KeyNotFoundError:
             raise errors.not_found(info.plural, info.group, name)
         out = self._out(info, decode(dkv))

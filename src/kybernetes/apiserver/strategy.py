@@ -105,7 +105,7 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str 
         if not new["metadata"].get("resourceVersion"):
             new["metadata"].pop("resourceVersion", None)
         return
-    if info.has_status:
+    if info.has_status and subresource != "binding":  # a binding also sets PodScheduled
         if "status" in old:
             new["status"] = copy.deepcopy(old["status"])
         else:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 WATCHER_QUEUE = 1000
 FLUSH_INTERVAL = 0.05    # seconds between two deliveries to the same watchers under load
+FLUSH_SLICE = 100        # watchers served per loop iteration during a flush
 DECODED_EVENTS = 1000    # newest events kept decoded; older ones keep only their bytes
 
 
@@ -152,6 +153,8 @@ class WatchCache:
         self._watchers: dict[str, set[Watcher]] = {}
         self.flush_interval = FLUSH_INTERVAL
         self._dirty: dict[Watcher, None] = {}     # watchers with pending events, in order
+        self._round: list[Watcher] = []           # the flush round in progress
+        self._round_next = 0
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = 0.0
         self._ready = asyncio.Event()
@@ -202,8 +205,10 @@ class WatchCache:
     # -- batched delivery ------------------------------------------------------------------
     def _mark_dirty(self, w: Watcher) -> None:
         self._dirty[w] = None
-        if self._flush_handle is not None:
-            return
+        if self._flush_handle is None:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         loop = asyncio.get_running_loop()
         delay = self._last_flush + self.flush_interval - loop.time()
         if delay <= 0:
@@ -212,15 +217,29 @@ class WatchCache:
             self._flush_handle = loop.call_later(delay, self._flush)
 
     def _flush(self) -> None:
+        """One flush round: every watcher that was dirty when the round began, ``FLUSH_SLICE``
+        of them per loop iteration (so requests, e.g. the writes that make the next events, are
+        not stuck behind a thousand socket writes). Watchers that get events during the round
+        wait for the next one, which starts ``flush_interval`` after this one began."""
+        loop = asyncio.get_running_loop()
         self._flush_handle = None
-        self._last_flush = asyncio.get_running_loop().time()
-        dirty, self._dirty = self._dirty, {}
-        for w in dirty:
+        if self._round_next >= len(self._round):
+            self._last_flush = loop.time()
+            self._round, self._round_next, self._dirty = list(self._dirty), 0, {}
+        end = self._round_next + FLUSH_SLICE
+        for w in self._round[self._round_next:end]:
             try:
                 w.flush()
             except Exception:  # noqa: BLE001 - one broken consumer must not starve the others
                 log.exception("watch delivery failed")
                 w.end()
+        self._round_next = end
+        if end < len(self._round):
+            self._flush_handle = loop.call_soon(self._flush)
+            return
+        self._round, self._round_next = [], 0
+        if self._dirty:
+            self._schedule_flush()
 
     def _notify(self) -> None:
         async def _n() -> None:

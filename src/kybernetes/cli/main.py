@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_args(up)
     up.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite", help="storage backend (default sqlite)")
     up.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs (with --store etcd)")
+    up.add_argument("--runtime", choices=("none", "fake"), default="none",
+                    help="node runtime: 'fake' adds simulated nodes (kwok-style); 'none' runs no kubelet (default)")
+    up.add_argument("--nodes", type=int, default=1, help="simulated nodes with --runtime fake (sim-1, sim-2, ...)")
 
     api = sub.add_parser("apiserver", help="run the API server alone",
                          description="Run the kybernetes API server (HTTPS, Kubernetes REST API).")
@@ -64,6 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--leader-elect", default="true", choices=("true", "false"), help="use leader election (default true)")
     cm.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")
     cm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    kl = sub.add_parser("kubelet", help="run a node agent",
+                        description="Run the node agent. --runtime fake simulates nodes whose pods go Running "
+                                    "without processes (kwok-style), for trying the control plane at scale.")
+    kl.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
+    kl.add_argument("--runtime", choices=("fake",), default="fake", help="container runtime (default fake)")
+    kl.add_argument("--node-name", default=None, help="node name (one node)")
+    kl.add_argument("--nodes", type=int, default=1, help="number of simulated nodes (fake runtime)")
+    kl.add_argument("--node-name-prefix", default="sim-", help="simulated node names: PREFIX1, PREFIX2, ...")
+    kl.add_argument("--capacity", action="append", default=[], metavar="RESOURCE=QUANTITY",
+                    help="node capacity override, e.g. --capacity cpu=8 --capacity pods=20")
+    kl.add_argument("--data-dir", default=None, help="node state directory (unused by the fake runtime)")
+    kl.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    sc = sub.add_parser("scheduler", help="run the scheduler",
+                        description="Run the scheduler: binds pending pods to nodes.")
+    sc.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
+    sc.add_argument("--leader-elect", default="true", choices=("true", "false"), help="use leader election (default true)")
+    sc.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
@@ -160,7 +181,8 @@ def _run_async(coro: Any) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Run the cluster's components (for now: the API server) under one supervisor."""
+    """Run the cluster's components (API server, controller manager, scheduler, simulated nodes)
+    under one supervisor."""
     from .supervisor import Component, Supervisor
 
     data_dir = Path(args.data_dir).absolute()
@@ -176,6 +198,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         api.append("-v")
     url = _server_url(args.host, args.port)
     components = [Component("apiserver", api, ready=lambda p: _wait_ready(url, kc, p))]
+    verbose = ["-v"] if args.verbose else []
+    cm_kc = component_kubeconfig(data_dir, "controller-manager", "system:kube-controller-manager", [], url)
+    components.append(Component("controller-manager", me + [
+        "controller-manager", "--kubeconfig", str(cm_kc), "--root-ca-file", str(data_dir / "pki" / "ca.crt"), *verbose]))
+    sched_kc = component_kubeconfig(data_dir, "scheduler", "system:kube-scheduler", [], url)
+    components.append(Component("scheduler", me + ["scheduler", "--kubeconfig", str(sched_kc), *verbose]))
+    if args.runtime == "fake":
+        # one process simulates every node, so it acts for many nodes: it gets its own admin identity
+        kl_kc = component_kubeconfig(data_dir, "fake-kubelet", "kybernetes:fake-kubelet", ["system:masters"], url)
+        components.append(Component("kubelet", me + ["kubelet", "--runtime", "fake", "--kubeconfig", str(kl_kc),
+                                                     "--nodes", str(args.nodes), *verbose]))
 
     def announce() -> None:
         print(f"kyb: cluster is up at {url}\n"
@@ -218,6 +251,18 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_up(args)
         if args.command == "apiserver":
             return _run_async(run_apiserver(args))
+        if args.command == "kubelet":
+            from ..kubelet.fake import _parse_capacity, run_fake_kubelet
+
+            if args.node_name and args.nodes != 1:
+                raise CliError("--node-name and --nodes > 1 exclude each other")
+            return _run_async(run_fake_kubelet(args.kubeconfig, nodes=args.nodes, node_name=args.node_name,
+                                               node_name_prefix=args.node_name_prefix,
+                                               capacity=_parse_capacity(args.capacity) or None))
+        if args.command == "scheduler":
+            from ..scheduler.main import run_scheduler
+
+            return _run_async(run_scheduler(args.kubeconfig, leader_elect=args.leader_elect == "true"))
         if args.command == "controller-manager":
             from ..controllers.manager import run_manager
 

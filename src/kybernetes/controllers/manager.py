@@ -27,7 +27,10 @@ from ..util.tasks import Supervisor
 log = logging.getLogger(__name__)
 
 # module names under kybernetes.controllers, in start order
-CONTROLLERS: tuple[str, ...] = ()
+CONTROLLERS: tuple[str, ...] = (
+    "replicaset", "replicationcontroller", "deployment",
+    "namespace", "garbagecollector", "serviceaccount", "rootcacert",
+)
 
 
 @dataclass

@@ -1,0 +1,108 @@
+"""The seed workflow on simulated nodes: deployments roll out, scale, update, roll back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+from .conftest import KUBECTL, Cluster
+from .test_controllers import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def running(cluster: Cluster, ns: str, selector: str) -> int:
+    pods = cluster.kjson("get", "pods", "-n", ns, "-l", selector)["items"]
+    return sum(1 for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp"))
+
+
+def test_nodes_are_simulated_with_zones(cluster: Cluster) -> None:
+    nodes = eventually(lambda: (lambda items: items if len(items) == 3 else None)(cluster.kjson("get", "nodes")["items"]))
+    zones = sorted(n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes)
+    assert zones == ["zone-a", "zone-b", "zone-c"]
+    assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]) for n in nodes)
+    out = cluster.kubectl("get", "nodes").stdout.splitlines()
+    assert out[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"] and "Ready" in out[1]
+
+
+def test_seed_workflow(cluster: Cluster, ns: str) -> None:
+    k = cluster.kubectl
+    k("create", "deployment", "flask", "--image=flask:1", "--replicas=3", "-n", ns)
+    assert "successfully rolled out" in k("rollout", "status", "deployment/flask", "-n", ns, "--timeout=60s").stdout
+    assert running(cluster, ns, "app=flask") == 3
+    k("scale", "deployment/flask", "--replicas=10", "-n", ns)
+    k("rollout", "status", "deployment/flask", "-n", ns, "--timeout=60s")
+    eventually(lambda: running(cluster, ns, "app=flask") == 10, 60)
+    k("scale", "deployment/flask", "--replicas=3", "-n", ns)
+    eventually(lambda: len(cluster.kjson("get", "pods", "-n", ns, "-l", "app=flask")["items"]) == 3, 60)
+
+    # rolling update, watched: never fewer than replicas - maxUnavailable (3 - 0) ready... upstream
+    # rounds 25% of 3 down to 0 unavailable and 25% up to 1 surge.
+    low = [99]
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            d = json.loads(subprocess.run([KUBECTL, "get", "deploy", "flask", "-n", ns, "-o", "json"], capture_output=True,
+                                          text=True, env=cluster.env).stdout or "{}")
+            low[0] = min(low[0], (d.get("status") or {}).get("availableReplicas", 99) or 0)
+            time.sleep(0.1)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        k("set", "image", "deployment/flask", "flask=flask:2", "-n", ns)
+        assert "successfully rolled out" in k("rollout", "status", "deployment/flask", "-n", ns, "--timeout=90s").stdout
+    finally:
+        stop.set()
+        t.join()
+    assert low[0] >= 3, f"availability dropped to {low[0]} during the rollout"
+    images = {p["spec"]["containers"][0]["image"] for p in cluster.kjson("get", "pods", "-n", ns, "-l", "app=flask")["items"]
+              if not p["metadata"].get("deletionTimestamp")}
+    assert images == {"flask:2"}
+    hist = k("rollout", "history", "deployment/flask", "-n", ns).stdout
+    assert hist.split("\n")[0].split() == ["deployment.apps/flask"] and "REVISION" in hist
+    k("rollout", "undo", "deployment/flask", "-n", ns)
+    k("rollout", "status", "deployment/flask", "-n", ns, "--timeout=90s")
+    d = cluster.kjson("get", "deploy", "flask", "-n", ns)
+    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "flask:1"
+    assert len(cluster.kjson("get", "rs", "-n", ns)["items"]) == 2  # the old ReplicaSet was reused
+
+    k("rollout", "pause", "deployment/flask", "-n", ns)
+    k("set", "image", "deployment/flask", "flask=flask:3", "-n", ns)
+    time.sleep(2)
+    assert {p["spec"]["containers"][0]["image"] for p in cluster.kjson("get", "pods", "-n", ns, "-l", "app=flask")["items"]} == {"flask:1"}
+    k("rollout", "resume", "deployment/flask", "-n", ns)
+    k("rollout", "status", "deployment/flask", "-n", ns, "--timeout=90s")
+
+
+def test_pods_run_and_delete_gracefully(cluster: Cluster, ns: str) -> None:
+    cluster.kubectl("run", "solo", "--image=busybox", "-n", ns)
+    out = cluster.kubectl("wait", "pod/solo", "--for=condition=Ready", "-n", ns, "--timeout=30s").stdout
+    assert "condition met" in out
+    pod = cluster.kjson("get", "pod", "solo", "-n", ns)
+    assert pod["spec"]["nodeName"].startswith("sim-") and pod["status"]["podIP"]
+    cluster.kubectl("delete", "pod", "solo", "-n", ns, "--timeout=30s")
+    r = cluster.kubectl("get", "pod", "solo", "-n", ns, check=False)
+    assert r.returncode == 1
+
+
+def test_unschedulable_pod_reports_why(cluster: Cluster, ns: str) -> None:
+    cluster.kubectl("run", "huge", "--image=busybox", "-n", ns, "--overrides",
+                    '{"spec":{"containers":[{"name":"huge","image":"busybox","resources":{"requests":{"cpu":"1000"}}}]}}')
+
+    def cond() -> str:
+        p = cluster.kjson("get", "pod", "huge", "-n", ns)
+        for c in p["status"].get("conditions") or []:
+            if c["type"] == "PodScheduled" and c["status"] == "False":
+                return c["message"]
+        return ""
+
+    msg = eventually(cond, 30)
+    assert msg.startswith("0/3 nodes are available: 3 Insufficient cpu.")
+    ev = cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=FailedScheduling").stdout
+    assert "Insufficient cpu" in ev
