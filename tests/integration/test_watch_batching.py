@@ -78,7 +78,7 @@ async def test_replay_from_the_window_and_shrunk_events_decode_again(tmp_path: P
 def test_use_fast_event_loop_sets_uvloop_policy_when_installed() -> None:
     import importlib.util
 
-    from kybernetes.apiserver.app import use_fast_event_loop
+    from kybernetes.util.loop import use_fast_event_loop
 
     before = asyncio.get_event_loop_policy()
     try:

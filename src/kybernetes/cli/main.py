@@ -176,6 +176,9 @@ def _run_async(coro: Any) -> int:
         except asyncio.CancelledError:
             pass
 
+    from ..util.loop import use_fast_event_loop
+
+    use_fast_event_loop()
     asyncio.run(main())
     return 0
 
