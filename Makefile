@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 up: install
-	$(VENV)/bin/kyb up --data-dir $(DATA)
+	$(VENV)/bin/kyb up --data-dir $(DATA) --runtime fake --nodes 1
 
 test: install
 	$(PY) -m pytest -n 2 -q tests
