@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -46,13 +46,17 @@ CONCURRENCY = 32
 PAYLOAD = "x" * 900          # + metadata ≈ 1 KiB ConfigMap
 WATCH_MARK = b'"bench-t":"'  # annotation carrying the monotonic send time of a watched write
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# --server-uvloop: the same ``kyb apiserver`` on uvloop's event loop (an experiment flag)
-UVLOOP_LAUNCHER = ("import asyncio, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
-                   "from kybernetes.cli.main import main; sys.exit(main())")
 
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
+def _cli_loop() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -287,11 +291,10 @@ def worker_main(spec: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # the parent: server lifecycle and phases
 class Server:
-    def __init__(self, store: str, etcd_endpoints: str = "", uvloop: bool = False) -> None:
+    def __init__(self, store: str, etcd_endpoints: str = "") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="kyb-bench-"))
         self.port = free_port()
-        launch = ["-c", UVLOOP_LAUNCHER] if uvloop else ["-m", "kybernetes.cli.main"]
-        args = [sys.executable, *launch, "apiserver", "--data-dir", str(self.dir),
+        args = [sys.executable, "-m", "kybernetes.cli.main", "apiserver", "--data-dir", str(self.dir),
                 "--port", str(self.port), "--store", store, "--compaction-interval", "0"]
         if etcd_endpoints:
             args += ["--etcd-servers", etcd_endpoints]
@@ -487,7 +490,6 @@ async def main() -> None:
     ap.add_argument("--only", default="create,get,list,watch", help="comma-separated phases")
     ap.add_argument("--no-raw", action="store_true", help="skip the raw store measurements")
     ap.add_argument("--client-uvloop", action="store_true", help="run the client processes on uvloop")
-    ap.add_argument("--server-uvloop", action="store_true", help="run the API server on uvloop (experiment)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     result: dict[str, Any] = {
@@ -496,7 +498,7 @@ async def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load": {"client_processes": args.clients, "connections": CONCURRENCY,
                  "client_loop": "uvloop" if args.client_uvloop else "asyncio",
-                 "server_loop": "uvloop" if args.server_uvloop else "asyncio",
+                 "server_loop": _cli_loop(),  # the loop `kyb` itself picks
                  "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]},
     }
     stores = ["sqlite", "etcd"] if args.store == "both" else [args.store]
@@ -510,7 +512,7 @@ async def main() -> None:
                 etcd = EtcdServer()
                 endpoints = etcd.endpoints
             raw = {} if args.no_raw else await bench_raw(store, endpoints, args.quick)
-            server = Server(store, ",".join(endpoints or []), uvloop=args.server_uvloop)
+            server = Server(store, ",".join(endpoints or []))
             try:
                 api = await bench_api(server, args.clients, args.quick, args.client_uvloop, only)
             finally:
