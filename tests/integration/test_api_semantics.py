@@ -404,3 +404,20 @@ async def test_delete_races_with_concurrent_writes(api: ApiClient) -> None:
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
         assert code == 200, doc
+
+
+async def test_pods_get_default_toleration_seconds(api: ApiClient) -> None:
+    code, p, _ = await api.post(PODS, {"metadata": {"name": "tol"}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    assert code == 201
+    tols = {(t["key"], t["effect"], t.get("tolerationSeconds")) for t in p["spec"]["tolerations"]}
+    assert tols == {("node.kubernetes.io/not-ready", "NoExecute", 300), ("node.kubernetes.io/unreachable", "NoExecute", 300)}
+
+
+async def test_job_gets_a_generated_selector(api: ApiClient) -> None:
+    job = {"metadata": {"name": "j"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}}
+    code, j, _ = await api.post("/apis/batch/v1/namespaces/default/jobs", job)
+    assert code == 201, j
+    uid = j["metadata"]["uid"]
+    assert j["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    labels = j["spec"]["template"]["metadata"]["labels"]
+    assert labels["batch.kubernetes.io/job-name"] == "j" and labels["controller-uid"] == uid

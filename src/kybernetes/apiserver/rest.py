@@ -8,7 +8,6 @@ conversion between versions that share storage, and Service IP / NodePort alloca
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import datetime as dt
@@ -20,6 +19,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
+from ..api import admission
 from ..api import apply as ssa
 from ..api import conversion, crd as crdlib, defaults, errors, patch as patchlib, validation
 from ..api import meta as m
@@ -301,7 +301,11 @@ class ApiStore:
             md["name"] = m.generate_name(str(md["generateName"]))
             generated = True
         obj = self.apply_defaults(info, obj)
+        if (info.group, info.kind) == ("", "Pod"):
+            admission.default_toleration_seconds(obj)
         strategy.prepare_for_create(info, obj, _now())
+        if (info.group, info.kind) == ("batch", "Job"):
+            admission.default_job_selector(obj)  # needs the uid
         if (info.group, info.kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
             crdlib.default_crd(obj)
         self.validate(info, obj, None)

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 CONTROLLERS: tuple[str, ...] = (
     "replicaset", "replicationcontroller", "deployment",
     "namespace", "garbagecollector", "serviceaccount", "rootcacert",
+    "endpoints", "endpointslice", "nodelifecycle", "nodeipam",
+    "job", "cronjob", "ttlafterfinished",
 )
 
 

@@ -167,7 +167,7 @@ class FakeKubelet:
 
     # -- heartbeat switch ----------------------------------------------------------------------------
     def set_heartbeat(self, node_name: str, enabled: bool) -> None:
-        """Stop (or resume) Lease renewals and status posts of one simulated node."""
+        """Stop (or resume) one simulated node: Lease renewals, node and pod status posts."""
         self.nodes[node_name].heartbeat = enabled
         if enabled:
             self.node_worker.enqueue(_node_key("lease", node_name))
@@ -285,6 +285,9 @@ class FakeKubelet:
         if pod is None or node is None:
             self._forget_pod(key)
             return
+        if not self._heartbeat_on(node.cfg.name):
+            # a dead node's kubelet does nothing: no status, no deletions, until it comes back
+            raise Requeue(after=5.0)
         try:
             rec = self._adopt(key, pod, node)
         except PoolExhausted:
