@@ -106,3 +106,96 @@ def test_unschedulable_pod_reports_why(cluster: Cluster, ns: str) -> None:
     assert msg.startswith("0/3 nodes are available: 3 Insufficient cpu.")
     ev = cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=FailedScheduling").stdout
     assert "Insufficient cpu" in ev
+
+
+def test_job_completions_and_parallelism(cluster: Cluster, ns: str) -> None:
+    manifest = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: five}
+spec:
+  completions: 5
+  parallelism: 2
+  template:
+    metadata: {annotations: {kybernetes.io/fake-duration: "1s"}}
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox, command: ["true"]}]
+"""
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=manifest)
+    most = [0]
+
+    def done() -> bool:
+        j = cluster.kjson("get", "job", "five", "-n", ns)
+        most[0] = max(most[0], j.get("status", {}).get("active", 0))
+        return any(c["type"] == "Complete" and c["status"] == "True" for c in j.get("status", {}).get("conditions") or [])
+
+    eventually(done, 60)
+    assert most[0] <= 2
+    out = cluster.kubectl("get", "job", "five", "-n", ns).stdout.splitlines()
+    assert out[0].split()[:3] == ["NAME", "STATUS", "COMPLETIONS"] and out[1].split()[1:3] == ["Complete", "5/5"]
+
+
+def test_cronjob_manual_run(cluster: Cluster, ns: str) -> None:
+    cluster.kubectl("create", "cronjob", "cj", "--image=busybox", "--schedule=*/1 * * * *", "-n", ns, "--", "true")
+    out = cluster.kubectl("create", "job", "manual", "--from=cronjob/cj", "-n", ns).stdout
+    assert "job.batch/manual created" in out
+    j = cluster.kjson("get", "job", "manual", "-n", ns)
+    assert j["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    eventually(lambda: any(c["type"] == "Complete" for c in cluster.kjson("get", "job", "manual", "-n", ns).get("status", {}).get("conditions") or []), 60)
+
+
+def test_service_endpoints(cluster: Cluster, ns: str) -> None:
+    cluster.kubectl("create", "deployment", "ep", "--image=nginx", "--replicas=2", "--port=80", "-n", ns)
+    cluster.kubectl("expose", "deployment", "ep", "--port=8080", "--target-port=80", "-n", ns)
+
+    def ready_ips() -> list[str]:
+        r = cluster.kubectl("get", "endpoints", "ep", "-n", ns, "-o", "json", check=False)
+        if r.returncode:
+            return []
+        subsets = json.loads(r.stdout).get("subsets") or []
+        return [a["ip"] for s in subsets for a in s.get("addresses") or []]
+
+    ips = eventually(lambda: (lambda v: v if len(v) == 2 else None)(ready_ips()), 30)
+    pods = {p["status"]["podIP"] for p in cluster.kjson("get", "pods", "-n", ns, "-l", "app=ep")["items"]}
+    assert set(ips) == pods
+    slices = cluster.kjson("get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=ep")["items"]
+    assert len(slices) == 1 and slices[0]["ports"][0]["port"] == 80
+
+
+def test_daemonset_and_statefulset(cluster: Cluster, ns: str) -> None:
+    ds = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: a, image: busybox}]}
+"""
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=ds)
+    assert "successfully rolled out" in cluster.kubectl("rollout", "status", "ds/agent", "-n", ns, "--timeout=60s").stdout
+    nodes = {p["spec"]["nodeName"] for p in cluster.kjson("get", "pods", "-n", ns, "-l", "app=agent")["items"]}
+    assert nodes == {"sim-1", "sim-2", "sim-3"}
+    sts = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: web
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: w, image: nginx, volumeMounts: [{name: www, mountPath: /data}]}]}
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=sts)
+    assert "roll out" in cluster.kubectl("rollout", "status", "sts/web", "-n", ns, "--timeout=90s").stdout
+    names = sorted(p["metadata"]["name"] for p in cluster.kjson("get", "pods", "-n", ns, "-l", "app=web")["items"])
+    assert names == ["web-0", "web-1", "web-2"]
+    pvcs = sorted(p["metadata"]["name"] for p in cluster.kjson("get", "pvc", "-n", ns)["items"])
+    assert pvcs == ["www-web-0", "www-web-1", "www-web-2"]

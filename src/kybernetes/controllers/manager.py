@@ -31,7 +31,7 @@ CONTROLLERS: tuple[str, ...] = (
     "replicaset", "replicationcontroller", "deployment",
     "namespace", "garbagecollector", "serviceaccount", "rootcacert",
     "endpoints", "endpointslice", "nodelifecycle", "nodeipam",
-    "job", "cronjob", "ttlafterfinished",
+    "job", "cronjob", "ttlafterfinished", "daemonset", "statefulset",
 )
 
 
