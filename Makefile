@@ -27,6 +27,7 @@ up: install
 	$(VENV)/bin/kyb up --data-dir $(DATA) --runtime fake --nodes 1
 
 test: install
+	$(VENV)/bin/ruff check src tests bench tools
 	$(PY) -m pytest -n 2 -q tests
 
 bench: install

@@ -405,6 +405,9 @@ def freeze_startup_heap() -> None:
     _heap_frozen = True
     gc.collect()
     gc.freeze()
+    # and collect far less often: a write allocates hundreds of short-lived containers, and with
+    # the default (700, 10, 10) the collector ran several times per request under load
+    gc.set_threshold(*(max(c, t) for c, t in zip(gc.get_threshold(), (50_000, 20, 20))))
 
 
 async def serve(server: ApiServer, *, sock_ready: "asyncio.Future[int] | None" = None) -> None:

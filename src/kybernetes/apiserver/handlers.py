@@ -22,7 +22,7 @@ from ..api.fields import parse_field_selector
 from ..api.labels import parse_selector
 from ..api.resources import ResourceInfo
 from ..storage.errors import CompactedError
-from . import discovery
+from . import eviction
 from .rest import ListOptions, WriteOptions, _parse_rv
 from .watchcache import CachedEvent
 
@@ -160,11 +160,11 @@ class Handlers:
                 return await self.list(request, t)
             if method == "POST":
                 if "create" not in verb_ok:
-                    raise errors.method_not_allowed(f"the server does not allow this method on the requested resource")
+                    raise errors.method_not_allowed("the server does not allow this method on the requested resource")
                 return await self.create(request, t)
             if method == "DELETE":
                 return await self.delete_collection(request, t)
-            raise errors.method_not_allowed(f"the server does not allow this method on the requested resource")
+            raise errors.method_not_allowed("the server does not allow this method on the requested resource")
         if "get" not in verb_ok:
             raise errors.method_not_allowed("the server does not allow this method on the requested resource")
         if method == "GET":
@@ -569,9 +569,9 @@ class Handlers:
             return await self.bind(request, t.namespace, t.name, body)
         elif sub == "eviction" and method == "POST":
             body, _ = await self.read_body(request, None)
-            opts = (body or {}).get("deleteOptions") or {} if isinstance(body, dict) else {}
-            dry = bool(opts.get("dryRun")) or bool(request.query.getall("dryRun", []))
-            await self.s.api.delete(info, t.namespace, t.name, opts, dry)
+            pdbs = self.s.registry.lookup("policy", "v1", "poddisruptionbudgets")
+            assert pdbs is not None
+            await eviction.evict(self.s.api, info, pdbs, t.namespace, t.name, body, request.query.getall("dryRun", []))
             return json_response(success_status(201), status=201)
         elif sub == "finalize" and method == "PUT":
             body, _ = await self.read_body(request, info)

@@ -7,7 +7,6 @@ do. Nothing here does I/O.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ..api import meta as m
@@ -95,7 +94,9 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str 
         status = new.get("status")
         keep_meta = nmd
         new.clear()
-        new.update(copy.deepcopy(old))
+        # shallow: the parts taken from ``old`` are shared, not copied (neither object is mutated
+        # after this point; ``old`` is the update loop's private decode of the stored object)
+        new.update(old)
         if status is not None:
             new["status"] = status
         else:
@@ -107,7 +108,7 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str 
         return
     if info.has_status and subresource != "binding":  # a binding also sets PodScheduled
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = old["status"]  # shared, as above
         else:
             new.pop("status", None)
     if tracks_generation(info) and _spec_part(new) != _spec_part(old):

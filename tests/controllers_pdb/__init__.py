@@ -1,0 +1,1 @@
+"""PodDisruptionBudgets: the disruption controller, the eviction subresource, the pod GC."""
