@@ -199,3 +199,29 @@ spec:
     assert names == ["web-0", "web-1", "web-2"]
     pvcs = sorted(p["metadata"]["name"] for p in cluster.kjson("get", "pvc", "-n", ns)["items"])
     assert pvcs == ["www-web-0", "www-web-1", "www-web-2"]
+
+
+def test_local_path_volume_for_a_pod(cluster: Cluster, ns: str) -> None:
+    assert eventually(lambda: cluster.kubectl("get", "storageclass", "local-path", check=False).returncode == 0, 30)
+    out = cluster.kubectl("get", "storageclass").stdout
+    assert "local-path (default)" in out and "WaitForFirstConsumer" in out
+    manifest = """
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: user}
+spec:
+  containers: [{name: c, image: busybox, volumeMounts: [{name: d, mountPath: /data}]}]
+  volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]
+"""
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=manifest)
+    pvc = eventually(lambda: (lambda p: p if p.get("status", {}).get("phase") == "Bound" else None)(cluster.kjson("get", "pvc", "data", "-n", ns)), 30)
+    pv = cluster.kjson("get", "pv", pvc["spec"]["volumeName"])
+    node = cluster.kjson("get", "pod", "user", "-n", ns)["spec"]["nodeName"]
+    terms = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert terms[0]["matchExpressions"][0]["values"] == [node]
+    assert pv["spec"]["hostPath"]["path"].startswith("/var/lib/kybernetes/storage/pvc-")

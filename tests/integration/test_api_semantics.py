@@ -421,3 +421,14 @@ async def test_job_gets_a_generated_selector(api: ApiClient) -> None:
     assert j["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
     labels = j["spec"]["template"]["metadata"]["labels"]
     assert labels["batch.kubernetes.io/job-name"] == "j" and labels["controller-uid"] == uid
+
+
+async def test_pvc_gets_the_default_storage_class(api: ApiClient) -> None:
+    sc = {"metadata": {"name": "fast", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "x"}
+    assert (await api.post("/apis/storage.k8s.io/v1/storageclasses", sc))[0] == 201
+    pvc = {"metadata": {"name": "c"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    code, out, _ = await api.post("/api/v1/namespaces/default/persistentvolumeclaims", pvc)
+    assert code == 201 and out["spec"]["storageClassName"] == "fast"
+    pvc = {"metadata": {"name": "d"}, "spec": {"storageClassName": "", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    code, out, _ = await api.post("/api/v1/namespaces/default/persistentvolumeclaims", pvc)
+    assert code == 201 and out["spec"]["storageClassName"] == ""

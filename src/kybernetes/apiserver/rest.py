@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
-from ..api import admission
+from ..api import admission, storageclass
 from ..api import apply as ssa
 from ..api import conversion, crd as crdlib, defaults, errors, patch as patchlib, validation
 from ..api import meta as m
@@ -303,6 +303,11 @@ class ApiStore:
         obj = self.apply_defaults(info, obj)
         if (info.group, info.kind) == ("", "Pod"):
             admission.default_toleration_seconds(obj)
+        if (info.group, info.kind) == ("", "PersistentVolumeClaim"):
+            sc_info = self.registry.lookup("storage.k8s.io", "v1", "storageclasses")
+            if sc_info is not None:  # DefaultStorageClass admission
+                classes, _ = await self.list(sc_info, "", ListOptions())
+                storageclass.apply_default_storage_class(obj, classes)
         strategy.prepare_for_create(info, obj, _now())
         if (info.group, info.kind) == ("batch", "Job"):
             admission.default_job_selector(obj)  # needs the uid
