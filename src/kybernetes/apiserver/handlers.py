@@ -623,7 +623,10 @@ class Handlers:
             return cur
 
         opts = self.write_options(request)
-        await self.s.api.guaranteed_update(pods, ns, name, set_node, opts, subresource="binding")
+        # as upstream (the binding storage updates the pod below the field manager): a binding
+        # records no managedFields entry; it also spares the scheduler's hot path that cost
+        await self.s.api.guaranteed_update(pods, ns, name, set_node, opts, subresource="binding",
+                                           record_managed=False)
         return json_response(success_status(201), status=201)
 
     async def scale(self, request: web.Request, t: Target) -> web.Response:

@@ -482,13 +482,6 @@ class ReplicaSetController(Controller):
             self.recorder.event(obj, typ, reason, message)
 
     async def sync(self, key: ObjectKey) -> None:
-        import logging, time as _t; _t0 = _t.monotonic()  # TEMPDEBUG
-        try:  # TEMPDEBUG
-            await self._sync_t(key)  # TEMPDEBUG
-        finally:  # TEMPDEBUG
-            logging.getLogger("TEMPDEBUG").warning("sync %s %.3fs sat=%s", key, _t.monotonic() - _t0, self.expectations.pending(key))  # TEMPDEBUG
-
-    async def _sync_t(self, key: ObjectKey) -> None:  # TEMPDEBUG
         owner = self.sets.lister().get_by_key(key)
         if owner is None:
             self.expectations.delete(key)
@@ -563,18 +556,13 @@ class ReplicaSetController(Controller):
         self.expectations.expect_creations(key, n)
         ns = _md(owner).get("namespace")
 
-        lat = []  # TEMPDEBUG
         async def create_one() -> None:
-            import time as _t; _a = _t.monotonic()  # TEMPDEBUG
             pod = await self.client.create(PODS, pod_from_template(owner, self.ck), ns)
-            lat.append(_t.monotonic() - _a)  # TEMPDEBUG
             self.stats.created += 1
             self._event(owner, NORMAL, "SuccessfulCreate", f"Created pod: {_md(pod).get('name')}")
 
         initial = self._initial_batch.get(key, SLOW_START_INITIAL_BATCH)
-        import logging, time as _t; _t0 = _t.monotonic()  # TEMPDEBUG
         done, err = await slow_start_batch(n, create_one, initial=initial)
-        logging.getLogger("TEMPDEBUG").warning("create %s n=%d initial=%d done=%d %.3fs lat p50=%.3f p90=%.3f max=%.3f", key, n, initial, done, _t.monotonic() - _t0, sorted(lat)[len(lat)//2], sorted(lat)[len(lat)*9//10], max(lat))  # TEMPDEBUG
         self._initial_batch[key] = next_initial_batch(n, initial, done, self.burst_replicas)
         if done < n:
             # failed or skipped creations will never be observed
