@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from kybernetes.client.rest import ApiClient, RetryPolicy
+from tests import harness
+
+
+def wait_for(*args, **kw):  # type: ignore[no-untyped-def]
+    """The shared poll, with this suite's default timeout (5 s)."""
+    kw.setdefault("timeout", 5.0)
+    return harness.wait_for(*args, **kw)
 
 
 @pytest.fixture
@@ -17,21 +23,6 @@ async def client(api) -> AsyncIterator[ApiClient]:  # type: ignore[no-untyped-de
         yield c
     finally:
         await c.close()
-
-
-async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, interval: float = 0.02) -> None:
-    """Poll ``cond`` until it is true (fails the test after ``timeout``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = cond()
-        if not isinstance(r, bool):
-            r = await r
-        if r:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 def cm(name: str, ns: str = "default", **labels: str) -> dict:  # type: ignore[type-arg]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
@@ -15,6 +15,7 @@ from kybernetes.client.events import EventRecorder
 from kybernetes.client.rest import RetryPolicy
 from kybernetes.controllers.manager import ControllerContext
 from kybernetes.util.clock import RealClock
+from tests.harness import wait_for  # noqa: F401 - shared by this suite's tests
 
 Obj = dict[str, Any]
 TEST_CA = b"-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n"
@@ -55,22 +56,6 @@ async def running(client: ApiClient, *modules: ModuleType, **options: Any) -> As
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-
-
-async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0,
-                   interval: float = 0.05, what: str = "condition") -> None:
-    """Poll ``cond`` until it is true (fails the test after ``timeout``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = cond()
-        if not isinstance(r, bool):
-            r = await r
-        if r:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 async def get_or_none(client: ApiClient, res: Resource, name: str, ns: str | None = None) -> Obj | None:

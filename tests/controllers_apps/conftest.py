@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from kybernetes.client.resources import PODS
 from kybernetes.client.rest import ApiClient, RetryPolicy
 from kybernetes.controllers.deployment import DeploymentController
 from kybernetes.controllers.replicaset import ReplicaSetController
+from tests.harness import wait_for  # noqa: F401 - shared by this suite's tests
 
 Obj = dict[str, Any]
 
@@ -29,20 +30,6 @@ async def client(api) -> AsyncIterator[ApiClient]:  # type: ignore[no-untyped-de
         yield c
     finally:
         await c.close()
-
-
-async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, interval: float = 0.03) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = cond()
-        if not isinstance(r, bool):
-            r = await r
-        if r:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 def _now() -> str:

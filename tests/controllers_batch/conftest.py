@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +18,13 @@ from kybernetes.client.rest import RetryPolicy
 from kybernetes.controllers.manager import ControllerContext
 from kybernetes.kubelet.fake import FakeKubelet, fake_node_configs
 from kybernetes.util.clock import Clock, RealClock
+from tests import harness
+
+
+def wait_for(*args, **kw):  # type: ignore[no-untyped-def]
+    """The shared poll, with this suite's default timeout (15 s)."""
+    kw.setdefault("timeout", 15.0)
+    return harness.wait_for(*args, **kw)
 
 Obj = dict[str, Any]
 NODE = "sim-1"
@@ -62,21 +69,6 @@ async def cluster(client: ApiClient, *modules: ModuleType, clock: Clock | None =
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-
-
-async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0,
-                   interval: float = 0.05, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = cond()
-        if not isinstance(r, bool):
-            r = await r
-        if r:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 def job_body(name: str, *, completions: int | None = 1, parallelism: int = 1, duration: str = "0.3s",

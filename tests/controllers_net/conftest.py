@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ import pytest
 from kybernetes.client import ApiClient
 from kybernetes.client.resources import PODS
 from kybernetes.client.rest import RetryPolicy
+from tests.harness import wait_for  # noqa: F401 - shared by this suite's tests
 
 Obj = dict[str, Any]
 
@@ -24,21 +25,6 @@ async def client(api) -> AsyncIterator[ApiClient]:  # type: ignore[no-untyped-de
         yield c
     finally:
         await c.close()
-
-
-async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0,
-                   interval: float = 0.05, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = cond()
-        if not isinstance(r, bool):
-            r = await r
-        if r:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 @contextlib.asynccontextmanager

@@ -5,16 +5,16 @@ No kubelet runs: ``mark_ready`` plays its part so a test decides exactly when a 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from kybernetes.client.resources import PODS
 from kybernetes.client.rest import ApiClient, RetryPolicy
+from tests.harness import wait_for  # noqa: F401 - shared by this suite's tests
+from tests.harness import running_tasks as running  # noqa: F401 - shared by this suite's tests
 
 Obj = dict[str, Any]
 
@@ -26,35 +26,6 @@ async def client(api) -> AsyncIterator[ApiClient]:  # type: ignore[no-untyped-de
         yield c
     finally:
         await c.close()
-
-
-async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, interval: float = 0.03,
-                   what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = cond()
-        if not isinstance(r, bool):
-            r = await r
-        if r:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(interval)
-
-
-@contextlib.asynccontextmanager
-async def running(*coros: Awaitable[None]) -> AsyncIterator[None]:
-    """Run ``coros`` as tasks for the body of the block; cancel and await them after."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        yield
-    finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
 
 
 def _now() -> str:

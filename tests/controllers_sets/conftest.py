@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,24 +24,17 @@ from kybernetes.controllers.statefulset import StatefulSetController
 from kybernetes.kubelet.fake import FakeKubelet, fake_node_configs
 from kybernetes.kubelet.node import build_node
 from kybernetes.scheduler.main import run_with_client
+from tests import harness
+
+
+def wait_for(*args, **kw):  # type: ignore[no-untyped-def]
+    """The shared poll, with this suite's default timeout (15 s)."""
+    kw.setdefault("timeout", 15.0)
+    return harness.wait_for(*args, **kw)
 
 Obj = dict[str, Any]
 TAINTED = "sim-5"
 TAINT = {"key": "dedicated", "value": "infra", "effect": "NoSchedule"}
-
-
-async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, interval: float = 0.05) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = cond()
-        if not isinstance(r, bool):
-            r = await r
-        if r:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 def is_ready(pod: Obj) -> bool:

@@ -7,8 +7,7 @@ binder and the local-path provisioner on one informer factory, with an event rec
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,37 +21,10 @@ from kybernetes.controllers.localpath import LocalPathProvisioner
 from kybernetes.controllers.persistentvolume import PersistentVolumeBinder
 from kybernetes.kubelet.fake import FakeKubelet, fake_node_configs
 from kybernetes.scheduler.main import run_with_client
+from tests.harness import wait_for  # noqa: F401 - shared by this suite's tests
+from tests.harness import running_tasks as running  # noqa: F401 - shared by this suite's tests
 
 Obj = dict[str, Any]
-
-
-async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05,
-                   what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        r = cond()
-        if not isinstance(r, bool):
-            r = await r
-        if r:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(interval)
-
-
-@contextlib.asynccontextmanager
-async def running(*coros: Awaitable[Any]) -> AsyncIterator[None]:
-    """Run ``coros`` as tasks for the block; cancel and await them afterwards."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        yield
-    finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
 
 
 async def _exists(client: ApiClient, res: Resource, name: str) -> bool:
