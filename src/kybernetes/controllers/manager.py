@@ -32,7 +32,7 @@ CONTROLLERS: tuple[str, ...] = (
     "namespace", "garbagecollector", "serviceaccount", "rootcacert",
     "endpoints", "endpointslice", "nodelifecycle", "nodeipam",
     "job", "cronjob", "ttlafterfinished", "daemonset", "statefulset",
-    "disruption", "podgc", "resourcequota", "persistentvolume", "localpath",
+    "disruption", "podgc", "resourcequota", "persistentvolume", "localpath", "hpa",
 )
 
 
