@@ -19,9 +19,12 @@ from ..api import errors
 from ..api import meta as m
 from ..storage.interface import Store
 from . import discovery
+from . import metrics as metrics_api
 from .handlers import Handlers, json_response, status_response
 from .registry import Registry
 from .rest import KUBERNETES_SERVICE_IP, ApiStore, ListOptions, WriteOptions
+from . import authn
+from .tokens import TokenOptions
 from .watchcache import WatchCache
 
 log = logging.getLogger(__name__)
@@ -51,9 +54,11 @@ class ServerConfig:
     port: int = 6443
     advertise_address: str | None = None
     ssl_context: ssl.SSLContext | None = None
+    kubelet_client: Any = None            # a kubeletclient.KubeletClient (pods/log, exec, attach, portforward)
     anonymous_auth: bool = False          # True only for plain-HTTP test servers
     compaction_interval: float = 300.0
     extra: dict[str, Any] = field(default_factory=dict)
+    service_accounts: TokenOptions = field(default_factory=TokenOptions)  # issuer, keys, admission
 
 
 def default_advertise_address(host: str) -> str:
@@ -76,6 +81,17 @@ class ApiServer:
         self.api = ApiStore(store, self.registry, self.cache)
         self.api.on_crd_change = self._on_crd_change
         self.handlers = Handlers(self)
+        from . import tokens
+
+        self.tokens = tokens.ServiceAccountTokens(config.service_accounts)
+        self.authn = authn.TokenAuthenticator(self.tokens, self.registry, store, self.cache)
+        self.api.service_account_admission.require_service_account = config.service_accounts.require_service_account
+        # metrics.k8s.io (kubectl top, HPA); the kubelet client sets metrics.fetch_summary
+        self.metrics = metrics_api.MetricsApi(metrics_api.StoreReader(self.api, self.registry),
+                                              fetch_summary=config.extra.get("metrics_fetch_summary"))
+        if self.metrics.fetch_summary is None and config.kubelet_client is not None:
+            kubelets = config.kubelet_client
+            self.metrics.fetch_summary = lambda node: kubelets.get_json(node, "/stats/summary")
         self._openapi: Any = None
         self._openapi_gen = -1
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -104,6 +120,7 @@ class ApiServer:
     async def stop(self) -> None:
         self.ready = False
         self.cache.close_all()
+        await self.metrics.cache.close()
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):
@@ -276,7 +293,7 @@ class ApiServer:
             if ident is not None:
                 user, groups = ident
                 return {"name": user, "groups": list(groups) + ["system:authenticated"]}
-        if self.config.anonymous_auth:
+        if self.config.anonymous_auth and authn.bearer_token(request.headers.get("Authorization")) is None:
             return {"name": "system:anonymous", "groups": ["system:unauthenticated", "system:masters"]}
         return None
 
@@ -286,9 +303,13 @@ class ApiServer:
             path = request.path
             if not path.startswith(PUBLIC_PATHS):
                 user = self._identify(request)
+                if user is None:  # no client certificate: a service-account bearer token?
+                    info = await self.authn.authenticate_request(request)
+                    user = info.as_dict() if info is not None else None
                 if user is None:
                     raise errors.unauthorized()
                 request[USER_KEY] = user
+                request[authn.USER_INFO_KEY] = authn.UserInfo.from_dict(user)  # for an authorizer
                 if not self.ready and path != "/version":
                     raise errors.unavailable("the API server is starting")
             return await handler(request)  # type: ignore[no-any-return]
@@ -315,6 +336,10 @@ class ApiServer:
             if request.query.get("verbose") is not None:
                 return web.Response(text=f"[+]ping ok\n[+]etcd ok\n{path.strip('/')} check passed\n")
             return web.Response(text="ok")
+        if path in ("/.well-known/openid-configuration", "/openid/v1/jwks"):
+            from . import tokens
+
+            return await tokens.discovery(self, path)
         if path == "/version":
             return json_response(VERSION)
         if method != "GET" and (len(parts) < 3 or parts[0] not in ("api", "apis")):
@@ -330,8 +355,9 @@ class ApiServer:
             agg = discovery.wants_aggregated(accept)
             if agg:
                 doc = discovery.aggregated(self.registry, core=False, api_version="apidiscovery.k8s.io/" + ("v2" if agg == discovery.AGGREGATED_CT else "v2beta1"))
+                doc = metrics_api.aggregated_with_metrics(doc)
                 return json_response_ct(doc, agg)
-            return json_response(discovery.api_group_list(self.registry))
+            return json_response(metrics_api.group_list_with_metrics(discovery.api_group_list(self.registry)))
         if parts[:1] == ["openapi"]:
             return await self._openapi_route(request, parts)
         if parts[:1] == ["api"] and len(parts) >= 2:
@@ -341,6 +367,8 @@ class ApiServer:
                     raise errors.path_not_found()
                 return json_response(doc)
             return await self.handlers.resource(request, "", parts[1], parts[2:])
+        if parts[:2] == ["apis", metrics_api.GROUP]:
+            return await self.metrics.handle(request, parts[2:])
         if parts[:1] == ["apis"] and len(parts) >= 2:
             if len(parts) == 2:
                 doc = discovery.api_group(self.registry, parts[1])

@@ -586,11 +586,10 @@ class Handlers:
             out, _ = await self.s.api.guaranteed_update(info, t.namespace, t.name, set_finalizers, self.write_options(request))
             return self.render_object(request, info, out)
         elif sub in ("log", "exec", "attach", "portforward"):
+            from . import nodeproxy
+
             pod = await self.s.api.get(info, t.namespace, t.name)
-            if not (pod.get("spec") or {}).get("nodeName"):
-                c = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
-                raise errors.bad_request(f'container "{c}" in pod "{t.name}" is waiting to start: ContainerCreating')
-            raise errors.StatusError(503, "ServiceUnavailable", f"no kubelet serves node {pod['spec']['nodeName']!r} yet")
+            return await nodeproxy.proxy(self.s, request, pod, sub)
         elif sub == "ephemeralcontainers":
             if method == "GET":
                 return self.render_object(request, info, await self.s.api.get(info, t.namespace, t.name))
@@ -598,8 +597,10 @@ class Handlers:
                 return await self.patch(request, t, "ephemeralcontainers")
             if method == "PUT":
                 return await self.update(request, t, "ephemeralcontainers")
-        elif sub == "token":
-            raise errors.StatusError(503, "ServiceUnavailable", "service account tokens are not available yet")
+        elif sub == "token" and info.kind == "ServiceAccount":
+            from . import tokens
+
+            return await tokens.create_token(self, request, t)
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
 
     async def bind(self, request: web.Request, ns: str, name: str, body: Obj) -> web.Response:
@@ -704,6 +705,8 @@ class Handlers:
             info = {"username": user.get("name", ""), "groups": list(user.get("groups", []))}
             if user.get("uid"):
                 info["uid"] = user["uid"]
+            if user.get("extra"):
+                info["extra"] = user["extra"]
             out["status"] = {"userInfo": info}
         elif t.info.kind in ("SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview"):
             out["spec"] = body.get("spec") or {}

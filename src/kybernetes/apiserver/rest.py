@@ -30,6 +30,7 @@ from ..api.resources import ResourceInfo
 from ..storage.errors import CompactedError, ConflictError, KeyExistsError, KeyNotFoundError, StoreError
 from ..storage.interface import KeyValue, Store
 from . import strategy
+from .admission_sa import ServiceAccountAdmission
 from .registry import Registry
 from .watchcache import WatchCache, decode_value
 
@@ -99,6 +100,7 @@ class ApiStore:
         self.cache = cache
         # Called after a CRD is written or deleted so the registry/discovery follow it.
         self.on_crd_change: Callable[[Obj | None, str], Awaitable[None]] | None = None
+        self.service_account_admission = ServiceAccountAdmission(self)
 
     # ---------------------------------------------------------------------------------------
     # helpers
@@ -303,6 +305,7 @@ class ApiStore:
         obj = self.apply_defaults(info, obj)
         if (info.group, info.kind) == ("", "Pod"):
             admission.default_toleration_seconds(obj)
+            await self.service_account_admission.admit_pod(ns, obj, generated_name=generated)
         if (info.group, info.kind) == ("", "PersistentVolumeClaim"):
             sc_info = self.registry.lookup("storage.k8s.io", "v1", "storageclasses")
             if sc_info is not None:  # DefaultStorageClass admission

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite", help="storage backend (default sqlite)")
     api.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs (with --store etcd)")
     api.add_argument("--compaction-interval", type=float, default=300.0, help="seconds between store compactions (0: off)")
+    api.add_argument("--service-account-issuer", action="append", default=None, metavar="URL",
+                     help="issuer of service-account tokens; repeat to also accept older issuers "
+                          "(default https://kubernetes.default.svc.cluster.local)")
     cm = sub.add_parser("controller-manager", help="run the controller manager",
                         description="Run the controllers that keep the cluster in its desired state.")
     cm.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
@@ -85,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
     sc.add_argument("--leader-elect", default="true", choices=("true", "false"), help="use leader election (default true)")
     sc.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    from .image import add_parser as add_image_parser
+
+    add_image_parser(sub)
     return parser
 
 
@@ -131,6 +137,8 @@ def prepare_data_dir(data_dir: Path, host: str, port: int, advertise: str | None
 
 async def run_apiserver(args: argparse.Namespace) -> None:
     from ..apiserver.app import ApiServer, ServerConfig, serve
+    from ..apiserver.kubeletclient import KubeletClient
+    from ..apiserver.tokens import DEFAULT_ISSUER, TokenOptions
     from ..pki import ensure_pki, server_ssl_context
     from ..storage import open_store
 
@@ -149,6 +157,10 @@ async def run_apiserver(args: argparse.Namespace) -> None:
     config = ServerConfig(
         host=args.host, port=args.port, advertise_address=args.advertise_address,
         ssl_context=server_ssl_context(pki), compaction_interval=args.compaction_interval,
+        kubelet_client=KubeletClient.from_pki(pki),
+        service_accounts=TokenOptions(
+            issuers=tuple(args.service_account_issuer or (DEFAULT_ISSUER,)),
+            signing_key_file=str(pki.sa_key), key_files=(str(pki.sa_pub),), require_service_account=True),
     )
     server = ApiServer(store, config)
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -254,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_up(args)
         if args.command == "apiserver":
             return _run_async(run_apiserver(args))
+        if args.command == "image":
+            from .image import run as run_image
+
+            return run_image(args)
         if args.command == "kubelet":
             from ..kubelet.fake import _parse_capacity, run_fake_kubelet
 

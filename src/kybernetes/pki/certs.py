@@ -5,6 +5,8 @@ Layout of ``pki_dir`` (private keys are mode 0600)::
     ca.crt / ca.key                 cluster CA (ECDSA P-256, CN "kybernetes-ca", 10 years)
     apiserver.crt / apiserver.key   serving certificate, SANs cover every name clients may use
     admin.crt / admin.key           client certificate CN "kubernetes-admin", O "system:masters"
+    apiserver-kubelet-client.crt/.key  the API server's client certificate towards kubelets
+                                    (CN "kube-apiserver-kubelet-client", O "system:masters")
     sa.key / sa.pub                 RSA 2048 key pair that signs service-account tokens
 
 ECDSA P-256 with SHA-256 is accepted by Go's crypto/tls (kubectl) and by Python's ``ssl``.
@@ -34,6 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 CA_CN = "kybernetes-ca"
 ADMIN_CN = "kubernetes-admin"
 ADMIN_GROUPS = ("system:masters",)
+KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
 APISERVER_CN = "kube-apiserver"
 FIRST_SERVICE_IP = "10.96.0.1"
 CA_DAYS = 3650
@@ -66,6 +69,8 @@ class Pki:
     admin_key: Path
     sa_key: Path
     sa_pub: Path
+    apiserver_kubelet_client_cert: Path
+    apiserver_kubelet_client_key: Path
 
     @classmethod
     def at(cls, pki_dir: Path) -> Pki:
@@ -80,6 +85,8 @@ class Pki:
             admin_key=d / "admin.key",
             sa_key=d / "sa.key",
             sa_pub=d / "sa.pub",
+            apiserver_kubelet_client_cert=d / "apiserver-kubelet-client.crt",
+            apiserver_kubelet_client_key=d / "apiserver-kubelet-client.key",
         )
 
 
@@ -381,6 +388,10 @@ def ensure_pki(pki_dir: Path, *, hosts: list[str]) -> Pki:
     _ensure_pair(
         pki.admin_cert, pki.admin_key, ca,
         lambda: make_client_cert(ca, ca_key, ADMIN_CN, ADMIN_GROUPS, CA_DAYS), fresh,
+    )
+    _ensure_pair(
+        pki.apiserver_kubelet_client_cert, pki.apiserver_kubelet_client_key, ca,
+        lambda: make_client_cert(ca, ca_key, KUBELET_CLIENT_CN, ADMIN_GROUPS, CA_DAYS), fresh,
     )
     _ensure_sa_keys(pki)
     return pki
