@@ -2,6 +2,8 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 DATA    ?= $(CURDIR)/.kyb
+# real containers with runc as root; supervised host processes (no isolation) otherwise
+RUNTIME ?= $(shell [ "$$(id -u)" = 0 ] && echo runc || echo process)
 APT_PKGS := etcd-server runc containernetworking-plugins iptables busybox-static \
             docker-registry openssh-server curl
 STAMP   := $(VENV)/.installed
@@ -24,11 +26,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 up: install
-	$(VENV)/bin/kyb up --data-dir $(DATA) --runtime fake --nodes 1
+	$(VENV)/bin/kyb up --data-dir $(DATA) --runtime $(RUNTIME)
 
 test: install
 	$(VENV)/bin/ruff check src tests bench tools
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 --dist loadgroup -q tests
 
 bench: install
 	$(PY) bench/run.py

@@ -300,9 +300,9 @@ def _readiness_gates(pod: Obj, existing: dict[Any, Obj], at: str) -> Obj:
         ctype = gate.get("conditionType")
         c = existing.get(ctype)
         if c is None:
-            msgs.append(f"corresponding condition of pod readiness gate {ctype!r} does not exist.")
+            msgs.append(f"corresponding condition of pod readiness gate \"{ctype}\" does not exist.")
         elif c.get("status") != "True":
-            msgs.append(f"the status of pod readiness gate {ctype!r} is not \"True\", but {c.get('status')}")
+            msgs.append(f"the status of pod readiness gate \"{ctype}\" is not \"True\", but {c.get('status')}")
     if msgs:
         return _cond("Ready", "False", at, "ReadinessGatesNotReady", ", ".join(msgs))
     return _cond("Ready", "True", at)
