@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from ..util.duration import go_duration
 from ..api import errors
 from ..api import meta as m
 from ..api.fields import FieldSelector, parse_field_selector
@@ -103,34 +104,6 @@ def cpu_quantity(nanocores: int) -> str:
 def memory_quantity(num_bytes: int) -> str:
     """Bytes as metrics-server writes them (``resource.NewQuantity(n, BinarySI)``)."""
     return format_quantity(Fraction(int(num_bytes)), BINARY_SI)
-
-
-def go_duration(seconds: float) -> str:
-    """A Go ``time.Duration`` string (``10s``, ``1m30s``, ``1.5s``, ``250ms``)."""
-    ns = round(seconds * 1e9)
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
-    if ns < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                return sign + _trim(Fraction(ns, size)) + unit
-    h, rest = divmod(ns, 3600 * 10**9)
-    mi, rest = divmod(rest, 60 * 10**9)
-    out = sign
-    if h:
-        out += f"{h}h"
-    if h or mi:
-        out += f"{mi}m"
-    return out + _trim(Fraction(rest, 10**9)) + "s"
-
-
-def _trim(v: Fraction) -> str:
-    whole, frac = divmod(v.numerator, v.denominator)
-    if not frac:
-        return str(whole)
-    digits = str(round(Fraction(frac, v.denominator) * 10**9)).rjust(9, "0").rstrip("0")
-    return f"{whole}.{digits}"
 
 
 def _usage(cpu: Obj | None, mem: Obj | None) -> Obj | None:

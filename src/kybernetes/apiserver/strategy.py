@@ -75,6 +75,20 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, now: str) -> None:
         obj["status"] = {}
     if key == ("", "Node") and "status" not in obj:
         obj["status"] = {}
+    if key == ("", "Secret"):
+        fold_string_data(obj)
+
+
+def fold_string_data(secret: Obj) -> None:
+    """A Secret's write-only ``stringData`` merged into ``data`` (base64), as the API does on write."""
+    import base64
+
+    string_data = secret.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = secret.get("data") if isinstance(secret.get("data"), dict) else {}
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+        secret["data"] = data
 
 
 def _spec_part(obj: Obj) -> Obj:
@@ -113,6 +127,8 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str 
             new.pop("status", None)
     if tracks_generation(info) and _spec_part(new) != _spec_part(old):
         nmd["generation"] = int(omd.get("generation") or 1) + 1
+    if (info.group, info.kind) == ("", "Secret"):
+        fold_string_data(new)
 
 
 def is_terminal_pod(pod: Obj) -> bool:

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..util.duration import go_duration
 from .runtime.base import (
     LABEL_CONTAINER_ATTEMPT,
     ContainerState,
@@ -133,20 +134,6 @@ def format_pod(pod: Obj) -> str:
     """``name_namespace(uid)``: how the kubelet names a pod in messages."""
     md = pod.get("metadata") or {}
     return f"{md.get('name', '')}_{md.get('namespace', '')}({md.get('uid', '')})"
-
-
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String`` for the back-off delays (10s, 1m20s, 5m0s; 1.5s)."""
-    if seconds != int(seconds) and seconds < 60:
-        return f"{seconds:g}s"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    mins, secs = divmod(s, 60)
-    if mins < 60:
-        return f"{mins}m{secs}s"
-    hours, mins = divmod(mins, 60)
-    return f"{hours}h{mins}m{secs}s"
 
 
 def crash_loop_message(pod: Obj, name: str, delay: float) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api import meta as m
+from ..util.duration import go_duration
 
 Obj = dict[str, Any]
 
@@ -183,18 +184,6 @@ def qos_class(pod: Obj) -> str:
     if not any_set:
         return "BestEffort"
     return "Guaranteed" if guaranteed else "Burstable"
-
-
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String`` for whole seconds: 10s, 1m20s, 5m0s."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    mins, secs = divmod(s, 60)
-    if mins < 60:
-        return f"{mins}m{secs}s"
-    hours, mins = divmod(mins, 60)
-    return f"{hours}h{mins}m{secs}s"
 
 
 @dataclass(frozen=True)

@@ -181,15 +181,7 @@ def _drop_stale(pairs: dict[str, _Pair]) -> None:
 async def serve_websocket_channels(ws: web.WebSocketResponse, proto: wc.ChannelProtocol, ports: list[int],
                                    connect: Connect, *, pod: str = "") -> None:
     """Serve the channel port-forward protocol on an accepted WebSocket."""
-    lock = asyncio.Lock()
-
-    async def send(channel: int, data: bytes) -> None:
-        msg = wc.encode(channel, data, b64=proto.base64)
-        async with lock:
-            if isinstance(msg, str):
-                await ws.send_str(msg)
-            else:
-                await ws.send_bytes(msg)
+    send = wc.sender(ws, proto)
 
     writers: list[Any] = [None] * len(ports)
     pumps: list[asyncio.Task[None]] = []

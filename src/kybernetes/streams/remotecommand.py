@@ -160,15 +160,7 @@ async def serve_websocket(request: web.Request, opts: ExecOptions, start: StartP
     proto = wc.protocol_for(ws.ws_protocol)
     if on_negotiated is not None:
         on_negotiated(proto.name)
-    lock = asyncio.Lock()
-
-    async def send(channel: int, data: bytes) -> None:
-        msg = wc.encode(channel, data, b64=proto.base64)
-        async with lock:
-            if isinstance(msg, str):
-                await ws.send_str(msg)
-            else:
-                await ws.send_bytes(msg)
+    send = wc.sender(ws, proto)
 
     async def finish(status: dict[str, object]) -> None:
         payload = wc.error_payload(status, proto)

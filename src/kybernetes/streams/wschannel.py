@@ -29,7 +29,9 @@ import base64
 import binascii
 import json
 import struct
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 STDIN = 0
 STDOUT = 1
@@ -90,6 +92,23 @@ def encode(channel: int, data: bytes, *, b64: bool = False) -> bytes | str:
             raise ProtocolError(f"channel {channel} cannot be written in the base64 protocol")
         return chr(ord("0") + channel) + base64.b64encode(data).decode("ascii")
     return bytes((channel,)) + data
+
+
+def sender(ws: Any, proto: ChannelProtocol) -> Callable[[int, bytes], Awaitable[None]]:
+    """``send(channel, data)`` on a WebSocket (aiohttp's), one frame at a time."""
+    import asyncio
+
+    lock = asyncio.Lock()
+
+    async def send(channel: int, data: bytes) -> None:
+        msg = encode(channel, data, b64=proto.base64)
+        async with lock:
+            if isinstance(msg, str):
+                await ws.send_str(msg)
+            else:
+                await ws.send_bytes(msg)
+
+    return send
 
 
 def decode(message: bytes | str, *, b64: bool = False) -> tuple[int, bytes]:
