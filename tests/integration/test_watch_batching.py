@@ -22,6 +22,7 @@ async def test_events_arrive_in_order_in_few_batches(tmp_path: Path) -> None:
         cache, task = await _started(store)
         try:
             cache.flush_interval = 0.3
+            cache.full_round = 1  # one watcher counts as a full round: the whole interval applies
             batches: list[list[CachedEvent]] = []
             w = cache.watch("/registry/a/", cache.revision)
             w.start(lambda b: batches.append(b) or True)
@@ -36,6 +37,26 @@ async def test_events_arrive_in_order_in_few_batches(tmp_path: Path) -> None:
             assert keys == [f"/registry/a/k{i:02d}" for i in range(20)]
             assert len(batches) <= 3  # the first goes out at once, the rest wait for the interval
             assert batches[0][0].obj["metadata"]["resourceVersion"] == str(batches[0][0].revision)
+        finally:
+            task.cancel()
+
+
+async def test_few_watchers_get_events_without_the_full_interval(tmp_path: Path) -> None:
+    """Batching delays only pay off for big rounds: one watcher waits a small share of it."""
+    async with SqliteStore(str(tmp_path / "s.db")) as store:
+        cache, task = await _started(store)
+        try:
+            cache.flush_interval = 5.0  # a full interval would time this test out
+            got: list[CachedEvent] = []
+            w = cache.watch("/registry/a/", cache.revision)
+            w.start(lambda b: got.extend(b) or True)
+            for i in range(3):
+                await store.create(f"/registry/a/k{i}", b'{"metadata": {}}')
+                for _ in range(100):
+                    if len(got) == i + 1:
+                        break
+                    await asyncio.sleep(0.01)
+                assert len(got) == i + 1  # within 1 s, not 5 s: 5.0 * 1/200 = 25 ms
         finally:
             task.cancel()
 

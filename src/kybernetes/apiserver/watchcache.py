@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 WATCHER_QUEUE = 1000
 FLUSH_INTERVAL = 0.05    # seconds between two deliveries to the same watchers under load
+FLUSH_FULL_ROUND = 200   # a round this big (watchers) earns the whole interval; smaller, a share
 FLUSH_SLICE = 100        # watchers served per loop iteration during a flush
 DECODED_EVENTS = 1000    # newest events kept decoded; older ones keep only their bytes
 
@@ -152,11 +153,13 @@ class WatchCache:
         self.start_revision = 0      # events after this revision are in the window (or were)
         self._watchers: dict[str, set[Watcher]] = {}
         self.flush_interval = FLUSH_INTERVAL
+        self.full_round = FLUSH_FULL_ROUND
         self._dirty: dict[Watcher, None] = {}     # watchers with pending events, in order
         self._round: list[Watcher] = []           # the flush round in progress
         self._round_next = 0
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = 0.0
+        self._last_round = 0                      # watchers served by the last round
         self._ready = asyncio.Event()
         self._advanced = asyncio.Condition()
         self.events_seen = 0
@@ -210,7 +213,10 @@ class WatchCache:
 
     def _schedule_flush(self) -> None:
         loop = asyncio.get_running_loop()
-        delay = self._last_flush + self.flush_interval - loop.time()
+        # batching pays off when a round serves many watchers; with a few, waiting only adds
+        # latency to every hop of a chain (create -> scheduler -> kubelet ...)
+        share = min(1.0, self._last_round / self.full_round)
+        delay = self._last_flush + self.flush_interval * share - loop.time()
         if delay <= 0:
             self._flush_handle = loop.call_soon(self._flush)
         else:
@@ -226,6 +232,7 @@ class WatchCache:
         if self._round_next >= len(self._round):
             self._last_flush = loop.time()
             self._round, self._round_next, self._dirty = list(self._dirty), 0, {}
+            self._last_round = len(self._round)
         end = self._round_next + FLUSH_SLICE
         for w in self._round[self._round_next:end]:
             try:

@@ -95,6 +95,12 @@ def network_config(*, name: str, cni_version: str, bridge: str, pod_cidr: str, i
     }
 
 
+def _needed(plugins: list[Obj], port_mappings: list[Obj]) -> list[Obj]:
+    """The plugins a sandbox needs: ``portmap`` only when it maps host ports (each plugin run is
+    a process, and the pod start waits for them one after another)."""
+    return [p for p in plugins if p.get("type") != "portmap" or port_mappings]
+
+
 def loopback_config(cni_version: str) -> Obj:
     return {"cniVersion": cni_version, "name": LOOPBACK_NAME, "type": "loopback"}
 
@@ -394,7 +400,7 @@ class CniNetwork:
         conflist = entry["config"]
         pms = entry.get("portMappings") or []
         ipv6 = any(":" in ip for ip in pod_ips(entry["result"]))
-        for plugin in conflist["plugins"]:
+        for plugin in _needed(conflist["plugins"], pms):
             stdin = plugin_input(conflist, plugin, prev_result=entry["result"],
                                  runtime_config={"portMappings": pms})
             try:
@@ -421,7 +427,7 @@ class CniNetwork:
     # -- helpers --------------------------------------------------------------------------------
     async def _add_list(self, conflist: Obj, sandbox_id: str, netns: str, pms: list[Obj]) -> Obj:
         prev: Obj | None = None
-        for plugin in conflist["plugins"]:
+        for plugin in _needed(conflist["plugins"], pms):
             stdin = plugin_input(conflist, plugin, prev_result=prev, runtime_config={"portMappings": pms})
             prev = await self._call(plugin["type"], "ADD", sandbox_id, netns, POD_IFNAME, stdin) or prev
         if prev is None:
@@ -430,7 +436,7 @@ class CniNetwork:
 
     async def _del(self, netns: str, sandbox_id: str, conflist: Obj, pms: list[Obj], prev: Obj | None) -> None:
         errors: list[CniError] = []
-        for plugin in reversed(conflist["plugins"]):
+        for plugin in reversed(_needed(conflist["plugins"], pms)):
             stdin = plugin_input(conflist, plugin, prev_result=prev, runtime_config={"portMappings": pms})
             try:
                 await self._call(plugin["type"], "DEL", sandbox_id, netns, POD_IFNAME, stdin)
