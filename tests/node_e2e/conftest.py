@@ -121,6 +121,13 @@ def _force_cleanup(kubelet_dir: Path, runtime: str) -> None:
                 await rt.remove_sandbox(sb.id)
         finally:
             await rt.close()
+        pods = kubelet_dir / "pods"
+        if pods.is_dir():  # volumes (tmpfs token and secret volumes) of pods never torn down
+            from kybernetes.kubelet.volumes import VolumeManager
+
+            vm = VolumeManager(pods, None)  # type: ignore[arg-type]  # teardown reads no objects
+            for d in pods.iterdir():
+                await vm.teardown(d.name)
         if runtime == "runc":
             from kybernetes.kubelet.network.cni import remove_bridge, remove_portmap_chains
 

@@ -30,6 +30,7 @@ import os
 import posixpath
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,14 @@ def link_into_root(root: str, container_path: str, host_path: str) -> bool:
     return True
 
 
-def session_usage(sid: int) -> tuple[int, int]:
-    """(CPU ns, resident bytes) summed over the processes of session ``sid`` (blocking)."""
-    ticks = rss = 0
+_snapshot_lock = threading.Lock()
+_snapshot: tuple[float, dict[int, tuple[int, int]]] = (-1.0, {})
+SNAPSHOT_MAX_AGE = 1.0  # seconds: one /proc scan serves every container of a stats round
+
+
+def _sessions() -> dict[int, tuple[int, int]]:
+    """(CPU ticks, resident pages) per session id, from one scan of /proc (blocking)."""
+    out: dict[int, tuple[int, int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -131,11 +137,22 @@ def session_usage(sid: int) -> tuple[int, int]:
             continue
         fields = data[data.rindex(b")") + 2:].split()
         # fields[0] is field 3 (state): session = field 6, utime 14, stime 15, rss 24
-        if int(fields[3]) != sid:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-        rss += int(fields[21]) * _PAGE
-    return ticks * 1_000_000_000 // _CLK_TCK, rss
+        sid = int(fields[3])
+        ticks, pages = out.get(sid, (0, 0))
+        out[sid] = (ticks + int(fields[11]) + int(fields[12]), pages + int(fields[21]))
+    return out
+
+
+def session_usage(sid: int) -> tuple[int, int]:
+    """(CPU ns, resident bytes) summed over the processes of session ``sid`` (blocking)."""
+    global _snapshot
+    with _snapshot_lock:
+        taken, sessions = _snapshot
+        if time.monotonic() - taken > SNAPSHOT_MAX_AGE:
+            sessions = _sessions()
+            _snapshot = (time.monotonic(), sessions)
+    ticks, pages = sessions.get(sid, (0, 0))
+    return ticks * 1_000_000_000 // _CLK_TCK, pages * _PAGE
 
 
 class ProcessRuntime(ShimRuntime):

@@ -245,11 +245,21 @@ def _alive(pid: Any, start: Any) -> bool:
     return now is not None and (start is None or now == int(start))
 
 
+_started_cache: dict[str, dict] = {}   # container dir -> its start record (the relist runs every second)
+
+
 def observe_container(rec: ContainerRecord) -> Observed:
     """Read the shim's files and /proc for one container (blocking)."""
-    started = read_json(os.path.join(rec.dir, STARTED_FILE))
+    started = _started_cache.get(rec.dir)
+    if started is None:  # written once by the shim when the process starts: read it once
+        started = read_json(os.path.join(rec.dir, STARTED_FILE))
+        if started is not None:
+            if len(_started_cache) > 4096:
+                _started_cache.clear()
+            _started_cache[rec.dir] = started
     exited = read_json(os.path.join(rec.dir, EXIT_FILE))
     if exited is not None:
+        _started_cache.pop(rec.dir, None)
         msg = ""
         try:
             with open(rec.termination_log, "rb") as f:
