@@ -47,6 +47,7 @@ API_DIRS = (
     "core/v1", "apps/v1", "batch/v1", "autoscaling/v1", "autoscaling/v2", "policy/v1",
     "networking/v1", "discovery/v1", "coordination/v1", "rbac/v1", "storage/v1",
     "scheduling/v1", "events/v1", "authentication/v1", "authorization/v1", "certificates/v1",
+    "admissionregistration/v1",
 )
 SOURCES: tuple[tuple[str, str], ...] = (
     *(("api", d) for d in API_DIRS),

@@ -55,17 +55,20 @@ async def test_usage_follows_creates_and_deletes(client: ApiClient, quota_contro
 
     await client.create(PODS, pod("a", containers=[container(requests={"cpu": "250m", "memory": "256Mi"},
                                                              limits={"memory": "512Mi"})]), "default")
-    await client.create(PODS, pod("b", containers=[container(requests={"cpu": "500m", "memory": "512Mi"})]), "default")
+    # a quota on limits.memory makes admission require it of every pod (upstream: "must specify")
+    await client.create(PODS, pod("b", containers=[container(requests={"cpu": "500m", "memory": "512Mi"},
+                                                             limits={"memory": "1Gi"})]), "default")
     await client.create(CONFIGMAPS, {"metadata": {"name": "after"}, "data": {}}, "default")
     await client.create(PERSISTENTVOLUMECLAIMS, pvc("data", "3Gi"), "default")
     expected = {"pods": "2", "configmaps": "2", "requests.cpu": "750m", "requests.memory": "768Mi",
-                "limits.memory": "512Mi", "count/deployments.apps": "0", "persistentvolumeclaims": "1",
+                "limits.memory": "1536Mi", "count/deployments.apps": "0", "persistentvolumeclaims": "1",
                 "requests.storage": "3Gi"}
     await wait_used(client, expected)
 
     # a finished pod stops counting; deletes drop usage
     await client.patch_status(PODS, "b", {"status": {"phase": "Succeeded"}}, "default")
-    await wait_used(client, {**expected, "pods": "1", "requests.cpu": "250m", "requests.memory": "256Mi"})
+    await wait_used(client, {**expected, "pods": "1", "requests.cpu": "250m", "requests.memory": "256Mi",
+                             "limits.memory": "512Mi"})
     await client.delete(PODS, "a", "default", grace_period_seconds=0)
     await client.delete(CONFIGMAPS, "before", "default")
     await client.delete(PERSISTENTVOLUMECLAIMS, "data", "default")

@@ -1077,6 +1077,21 @@ CRD = {
                                "lastTransitionTime": T0}]},
 }
 REALISTIC.append(pytest.param(CRD, id="crd"))
+_WEBHOOK = {
+    "name": "check.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None", "timeoutSeconds": 5,
+    "failurePolicy": "Ignore", "matchPolicy": "Equivalent",
+    "clientConfig": {"service": {"namespace": "wh", "name": "hook", "path": "/check", "port": 443}, "caBundle": "Y2E="},
+    "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods", "pods/status"],
+               "scope": "Namespaced"}],
+    "namespaceSelector": {"matchLabels": {"team": "a"}}, "objectSelector": {},
+    "matchConditions": [{"name": "not-system", "expression": "request.namespace != 'kube-system'"}],
+}
+REALISTIC.append(pytest.param({
+    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration", "metadata": {"name": "m"},
+    "webhooks": [{**_WEBHOOK, "reinvocationPolicy": "IfNeeded"}]}, id="mutatingwebhookconfiguration"))
+REALISTIC.append(pytest.param({
+    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "v"},
+    "webhooks": [{**_WEBHOOK, "clientConfig": {"url": "https://hook.example.com/check"}}]}, id="validatingwebhookconfiguration"))
 
 
 @pytest.mark.parametrize("obj", REALISTIC)

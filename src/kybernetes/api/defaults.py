@@ -548,6 +548,27 @@ def _crd(obj: Obj) -> None:
             service["port"] = 443
 
 
+def _webhook_configuration(mutating: bool) -> Defaulter:
+    """admissionregistration.k8s.io/v1 webhook defaults (upstream ``SetDefaults_*Webhook``)."""
+    def fill(obj: Obj) -> None:
+        for hook in _dicts(obj.get("webhooks")):
+            _setdefault(hook, "failurePolicy", "Fail")
+            _setdefault(hook, "matchPolicy", "Equivalent")
+            if hook.get("namespaceSelector") is None:
+                hook["namespaceSelector"] = {}
+            if hook.get("objectSelector") is None:
+                hook["objectSelector"] = {}
+            _setdefault(hook, "timeoutSeconds", 10)
+            if mutating:
+                _setdefault(hook, "reinvocationPolicy", "Never")
+            for rule in _dicts(hook.get("rules")):
+                _setdefault(rule, "scope", "*")
+            service = (hook.get("clientConfig") or {}).get("service")
+            if isinstance(service, dict) and service.get("port") is None:
+                service["port"] = 443
+    return fill
+
+
 # --------------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------------
@@ -580,6 +601,8 @@ _DEFAULTERS: dict[tuple[str, str, str], Defaulter] = {
     ("scheduling.k8s.io", "v1", "PriorityClass"): _priority_class,
     ("discovery.k8s.io", "v1", "EndpointSlice"): _endpoint_slice,
     ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"): _crd,
+    ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration"): _webhook_configuration(True),
+    ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration"): _webhook_configuration(False),
 }
 
 

@@ -190,6 +190,9 @@ BUILTIN: tuple[ResourceInfo, ...] = (
     _r("storage.k8s.io", "v1", "StorageClass", "storageclasses", ns=False, short=("sc",)),
     # scheduling.k8s.io/v1
     _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", ns=False, short=("pc",)),
+    # admissionregistration.k8s.io/v1
+    _r("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", ns=False, cat=("api-extensions",)),
+    _r("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", ns=False, cat=("api-extensions",)),
     # events.k8s.io/v1 shares storage with core/v1 events (converted on the way in and out).
     _r("events.k8s.io", "v1", "Event", "events", short=("ev",), storage_group=""),
     # apiextensions.k8s.io/v1
@@ -207,7 +210,8 @@ BUILTIN: tuple[ResourceInfo, ...] = (
 GROUP_ORDER = (
     "", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "autoscaling",
     "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io",
-    "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "discovery.k8s.io",
+    "admissionregistration.k8s.io", "apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io",
+    "discovery.k8s.io",
 )
 
 

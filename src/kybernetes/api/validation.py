@@ -1727,6 +1727,66 @@ def _validate_priority_class(obj: Obj, old: Obj | None) -> list[Cause]:
     return errs
 
 
+def _validate_webhook_configuration(obj: Obj, old: Obj | None, *, mutating: bool) -> list[Cause]:
+    """admissionregistration.k8s.io/v1 webhooks: the rules upstream enforces for v1 objects."""
+    errs: list[Cause] = []
+    seen: set[str] = set()
+    for i, hook in enumerate(_list(obj.get("webhooks"))):
+        p = f"webhooks[{i}]"
+        hook = _dict(hook)
+        name = hook.get("name") or ""
+        if not name:
+            errs.append(required(f"{p}.name"))
+        elif name.count(".") < 2:
+            errs.append(invalid_value(f"{p}.name", name, "should be a domain with at least three segments separated by dots"))
+        elif name in seen:
+            errs.append(duplicate(f"{p}.name", name))
+        seen.add(name)
+        versions = [v for v in _list(hook.get("admissionReviewVersions")) if isinstance(v, str)]
+        if not versions:
+            errs.append(required(f"{p}.admissionReviewVersions", "must specify one of v1, v1beta1"))
+        elif not any(v in ("v1", "v1beta1") for v in versions):
+            errs.append(invalid_value(f"{p}.admissionReviewVersions", versions, "must include at least one of v1, v1beta1"))
+        se = hook.get("sideEffects")
+        if se is None:
+            errs.append(required(f"{p}.sideEffects", "must specify one of None, NoneOnDryRun"))
+        elif se not in ("None", "NoneOnDryRun"):
+            errs.append(not_supported(f"{p}.sideEffects", se, ["None", "NoneOnDryRun"]))
+        t = hook.get("timeoutSeconds")
+        if isinstance(t, int) and not 1 <= t <= 30:
+            errs.append(invalid_value(f"{p}.timeoutSeconds", t, "the timeout value must be between 1 and 30 seconds"))
+        for key, allowed in (("failurePolicy", ["Fail", "Ignore"]), ("matchPolicy", ["Exact", "Equivalent"])) + (
+                (("reinvocationPolicy", ["Never", "IfNeeded"]),) if mutating else ()):
+            if hook.get(key) is not None and hook[key] not in allowed:
+                errs.append(not_supported(f"{p}.{key}", hook[key], allowed))
+        cc = _dict(hook.get("clientConfig"))
+        if bool(cc.get("url")) == bool(cc.get("service")):
+            errs.append(required(f"{p}.clientConfig", "exactly one of url or service is required"))
+        elif cc.get("url"):
+            url = str(cc["url"])
+            scheme = url.split("://", 1)[0] if "://" in url else ""
+            if scheme != "https":
+                errs.append(not_supported(f"{p}.clientConfig.url", scheme, ["https"]))
+            elif "?" in url or "#" in url:
+                errs.append(invalid_value(f"{p}.clientConfig.url", url, "query parameters and fragments are not allowed"))
+        else:
+            svc = _dict(cc.get("service"))
+            for k in ("namespace", "name"):
+                if not svc.get(k):
+                    errs.append(required(f"{p}.clientConfig.service.{k}"))
+            port = svc.get("port")
+            if isinstance(port, int) and not 1 <= port <= 65535:
+                errs.append(invalid_value(f"{p}.clientConfig.service.port", port, "port is not valid: must be between 1 and 65535, inclusive"))
+        for j, rule in enumerate(_list(hook.get("rules"))):
+            for op in _list(_dict(rule).get("operations")):
+                if op not in ("*", "CREATE", "UPDATE", "DELETE", "CONNECT"):
+                    errs.append(not_supported(f"{p}.rules[{j}].operations", op, ["*", "CONNECT", "CREATE", "DELETE", "UPDATE"]))
+            scope = _dict(rule).get("scope")
+            if scope is not None and scope not in ("*", "Cluster", "Namespaced"):
+                errs.append(not_supported(f"{p}.rules[{j}].scope", scope, ["*", "Cluster", "Namespaced"]))
+    return errs
+
+
 Validator = Callable[[Obj, "Obj | None"], list[Cause]]
 
 _VALIDATORS: dict[tuple[str, str], Validator] = {
@@ -1755,6 +1815,10 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("autoscaling", "HorizontalPodAutoscaler"): _validate_hpa,
     ("policy", "PodDisruptionBudget"): _validate_pdb,
     ("scheduling.k8s.io", "PriorityClass"): _validate_priority_class,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"):
+        lambda o, old: _validate_webhook_configuration(o, old, mutating=True),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"):
+        lambda o, old: _validate_webhook_configuration(o, old, mutating=False),
 }
 
 

@@ -20,6 +20,7 @@ from ..api import meta as m
 from ..storage.interface import Store
 from . import discovery
 from . import metrics as metrics_api
+from .admission import request_user
 from .handlers import Handlers, json_response, status_response
 from .registry import Registry
 from .rest import KUBERNETES_SERVICE_IP, ApiStore, ListOptions, WriteOptions
@@ -59,6 +60,9 @@ class ServerConfig:
     compaction_interval: float = 300.0
     extra: dict[str, Any] = field(default_factory=dict)
     service_accounts: TokenOptions = field(default_factory=TokenOptions)  # issuer, keys, admission
+    authorization_mode: str = "RBAC,Node"  # --authorization-mode: ordered RBAC, Node, AlwaysAllow
+    encryption: Any = None                # encryption.EncryptionConfig (--encryption-provider-config)
+    audit: Any = None                     # audit.AuditConfig (--audit-policy-file, --audit-log-*)
 
 
 def default_advertise_address(host: str) -> str:
@@ -74,6 +78,13 @@ def default_advertise_address(host: str) -> str:
 
 class ApiServer:
     def __init__(self, store: Store, config: ServerConfig) -> None:
+        if config.encryption is not None:  # encryption at rest: everything above sees plaintext
+            from .encryption import EncryptingStore
+
+            store = EncryptingStore(store, config.encryption)
+        from .audit import Auditor
+
+        self.audit = Auditor(config.audit)
         self.store = store
         self.config = config
         self.registry = Registry()
@@ -81,6 +92,9 @@ class ApiServer:
         self.api = ApiStore(store, self.registry, self.cache)
         self.api.on_crd_change = self._on_crd_change
         self.handlers = Handlers(self)
+        from .authz import Authorization  # RBAC + Node authorizers; escalation checks join admission
+
+        self.authz = Authorization(self.api, self.registry, self.store, self.cache, config.authorization_mode)
         from . import tokens
 
         self.tokens = tokens.ServiceAccountTokens(config.service_accounts)
@@ -104,6 +118,7 @@ class ApiServer:
     # lifecycle
     async def start(self) -> None:
         """Start background work (watch cache, compactor) and bootstrap system objects."""
+        await self.audit.start()
         self._spawn(self.cache.run(), "watch-cache")
         await self.cache.wait_ready()
         await self._load_crds()
@@ -111,6 +126,7 @@ class ApiServer:
         if freed:
             log.info("freed %d service IP / node port claims left without a Service", freed)
         await self._bootstrap()
+        await self.authz.start(self._spawn)  # default RBAC policy, authorization caches
         if self.config.compaction_interval > 0:
             from ..storage.compactor import run_compactor
 
@@ -119,6 +135,7 @@ class ApiServer:
 
     async def stop(self) -> None:
         self.ready = False
+        self.authz.close()
         self.cache.close_all()
         await self.metrics.cache.close()
         for t in list(self._tasks):
@@ -128,6 +145,7 @@ class ApiServer:
                 await t
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
                 pass
+        await self.audit.close()  # writes what is queued
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -152,6 +170,7 @@ class ApiServer:
                 if e.code != 409:
                     raise
         await self._ensure_kubernetes_service(opts)
+        await self.api.admission.bootstrap()  # system PriorityClasses
 
     async def _ensure_kubernetes_service(self, opts: WriteOptions) -> None:
         svc_info = self.registry.lookup("", "v1", "services")
@@ -252,18 +271,6 @@ class ApiServer:
         self.registry.remove_custom(name)
 
     # ---------------------------------------------------------------------------------------
-    # authorization (RBAC arrives with the security issue; every authenticated user is admin)
-    def authorize_review(self, user: dict[str, Any], spec: dict[str, Any]) -> tuple[bool, str]:
-        return True, ""
-
-    def rules_review(self, user: dict[str, Any], namespace: str) -> dict[str, Any]:
-        return {
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": False,
-        }
-
-    # ---------------------------------------------------------------------------------------
     # OpenAPI
     def openapi(self) -> Any:
         from .openapi import OpenAPIBuilder
@@ -276,7 +283,8 @@ class ApiServer:
     # ---------------------------------------------------------------------------------------
     # HTTP
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._middleware])
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self.audit.outer, self._middleware, self.audit.inner])
+        self.audit.install(app)  # Audit-Id header, ResponseStarted of watches
         app.router.add_route("*", "/{tail:.*}", self._route)
         return app
 
@@ -309,9 +317,11 @@ class ApiServer:
                 if user is None:
                     raise errors.unauthorized()
                 request[USER_KEY] = user
+                request_user.set(user)  # admission (webhook userInfo) reads it
                 request[authn.USER_INFO_KEY] = authn.UserInfo.from_dict(user)  # for an authorizer
                 if not self.ready and path != "/version":
                     raise errors.unavailable("the API server is starting")
+                self.authz.authorize_request(request, request[authn.USER_INFO_KEY])  # 403 when denied
             return await handler(request)  # type: ignore[no-any-return]
         except errors.StatusError as e:
             return status_response(e)

@@ -708,13 +708,12 @@ class Handlers:
             if user.get("extra"):
                 info["extra"] = user["extra"]
             out["status"] = {"userInfo": info}
-        elif t.info.kind in ("SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview"):
-            out["spec"] = body.get("spec") or {}
-            allowed, reason = self.s.authorize_review(user, out["spec"])
-            out["status"] = {"allowed": allowed, **({"reason": reason} if reason else {})}
-        elif t.info.kind == "SelfSubjectRulesReview":
-            out["spec"] = body.get("spec") or {}
-            out["status"] = self.s.rules_review(user, out["spec"].get("namespace", ""))
+        elif t.info.group == "authorization.k8s.io":  # access and rules reviews: authz/reviews.py
+            from .authn import USER_INFO_KEY, UserInfo
+            from .authz.reviews import review as authorization_review
+
+            requester = request.get(USER_INFO_KEY) or UserInfo.from_dict(user)
+            return json_response(authorization_review(self.s.authz, t.info.kind, requester, body, t.namespace), 201)
         else:
             raise errors.method_not_allowed(f"{t.info.kind} is not supported yet")
         return json_response(out, 201)

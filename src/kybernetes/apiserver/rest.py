@@ -30,7 +30,9 @@ from ..api.resources import ResourceInfo
 from ..storage.errors import CompactedError, ConflictError, KeyExistsError, KeyNotFoundError, StoreError
 from ..storage.interface import KeyValue, Store
 from . import strategy
+from .admission.chain import AdmissionChain
 from .admission_sa import ServiceAccountAdmission
+from .encryption.store import is_stale
 from .registry import Registry
 from .watchcache import WatchCache, decode_value
 
@@ -101,6 +103,7 @@ class ApiStore:
         # Called after a CRD is written or deleted so the registry/discovery follow it.
         self.on_crd_change: Callable[[Obj | None, str], Awaitable[None]] | None = None
         self.service_account_admission = ServiceAccountAdmission(self)
+        self.admission = AdmissionChain.default(self)
 
     # ---------------------------------------------------------------------------------------
     # helpers
@@ -133,21 +136,6 @@ class ApiStore:
         if kv is None:
             raise errors.not_found(info.plural, info.group, name)
         return kv
-
-    async def _check_namespace(self, info: ResourceInfo, ns: str, creating: bool) -> None:
-        if not info.namespaced:
-            return
-        kv = await self.store.get(f"/registry/namespaces/{ns}")
-        if kv is None:
-            raise errors.not_found("namespaces", "", ns)
-        if creating:
-            nsobj = decode(kv)
-            if (nsobj.get("metadata") or {}).get("deletionTimestamp") or (nsobj.get("status") or {}).get("phase") == "Terminating":
-                raise errors.StatusError(
-                    403, "Forbidden",
-                    f"{info.plural} \"{''}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                    {"group": info.group, "kind": info.plural, "causes": [{"reason": "NamespaceTerminating", "message": f"namespace {ns} is being terminated", "field": "metadata.namespace"}]},
-                )
 
     # ---------------------------------------------------------------------------------------
     # input preparation: field validation, defaulting, validation
@@ -311,15 +299,19 @@ class ApiStore:
             if sc_info is not None:  # DefaultStorageClass admission
                 classes, _ = await self.list(sc_info, "", ListOptions())
                 storageclass.apply_default_storage_class(obj, classes)
+        attrs = self.admission.attributes(info, "CREATE", ns, m.name_of(obj), obj=obj, dry_run=opts.dry_run,
+                                          options=_write_options(opts), warnings=opts.warnings)
+        obj = await self.admission.mutate(attrs) or obj
         strategy.prepare_for_create(info, obj, _now())
         if (info.group, info.kind) == ("batch", "Job"):
             admission.default_job_selector(obj)  # needs the uid
         if (info.group, info.kind) == ("apiextensions.k8s.io", "CustomResourceDefinition"):
             crdlib.default_crd(obj)
         self.validate(info, obj, None)
-        await self._check_namespace(info, ns, creating=True)
         if record_managed:
             self._managed(info, None, obj, opts)
+        attrs.obj = obj
+        await self.admission.validate(attrs)
         if (info.group, info.kind) == ("", "Service"):
             if not generated and await self.store.get(info.key(ns, m.name_of(obj))) is not None:
                 raise errors.already_exists(info.plural, info.group, m.name_of(obj))
@@ -392,7 +384,7 @@ class ApiStore:
                     return await self._delete_now(info, ns, name, kv, current, opts), False
                 except ConflictError:
                     continue
-            if _same(new, current):
+            if _same(new, current) and not is_stale(kv):  # stale: read with an old encryption key
                 return current, False
             if opts.dry_run:
                 return new, False
@@ -434,6 +426,9 @@ class ApiStore:
         new["kind"] = info.kind
         new = self.check_fields(info, new, opts)
         new = self.apply_defaults(info, new)
+        attrs = self.admission.attributes(info, "UPDATE", ns, name, obj=new, old=current, subresource=subresource,
+                                          dry_run=opts.dry_run, options=_write_options(opts), warnings=opts.warnings)
+        new = await self.admission.mutate(attrs) or new
         strategy.prepare_for_update(info, new, current, subresource)
         md = m.meta(new)
         # terminating objects: finalizers may only be removed
@@ -456,6 +451,8 @@ class ApiStore:
         self.validate(info, new, current)
         if record_managed:
             self._managed(info, current, new, opts, subresource)
+        attrs.obj = new
+        await self.admission.validate(attrs)
         if (info.group, info.kind) == ("", "Service"):
             await self._allocate_service(new, current, opts.dry_run)
         return new
@@ -533,6 +530,7 @@ class ApiStore:
             raise errors.invalid("DeleteOptions", "", "", [errors.not_supported("propagationPolicy", policy, ["Foreground", "Background", "Orphan"])])
         grace = options.get("gracePeriodSeconds")
         key = info.key(ns, name)
+        admitted = False
         for _ in range(MAX_RETRIES):
             kv = await self.store.get(key)
             if kv is None:
@@ -543,6 +541,11 @@ class ApiStore:
                 raise errors.conflict(info.plural, info.group, name, f"Precondition failed: UID in precondition: {precond['uid']}, UID in object meta: {cmd.get('uid')}")
             if precond.get("resourceVersion") and precond["resourceVersion"] != cmd.get("resourceVersion"):
                 raise errors.conflict(info.plural, info.group, name, f"Precondition failed: ResourceVersion in precondition: {precond['resourceVersion']}, ResourceVersion in object meta: {cmd.get('resourceVersion')}")
+            if not admitted:
+                attrs = self.admission.attributes(info, "DELETE", ns, name, old=cur, dry_run=dry_run, options=options)
+                await self.admission.mutate(attrs)
+                await self.admission.validate(attrs)
+                admitted = True
             finalizers = list(cmd.get("finalizers") or [])
             want = list(finalizers)
             if policy == "Foreground" and "foregroundDeletion" not in want:
@@ -762,6 +765,11 @@ def _keep_cluster_ip(new: Obj, old: Obj) -> None:
     for p in nspec.get("ports") or []:
         if not p.get("nodePort") and old_np.get((p.get("port"), p.get("protocol", "TCP"))):
             p["nodePort"] = old_np[(p.get("port"), p.get("protocol", "TCP"))]
+
+
+def _write_options(opts: WriteOptions) -> Obj:
+    """The Create/UpdateOptions fields admission webhooks see."""
+    return {"fieldManager": opts.field_manager} if opts.field_manager else {}
 
 
 def _same(a: Obj, b: Obj) -> bool:

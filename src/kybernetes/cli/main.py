@@ -50,9 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_args(up)
     up.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite", help="storage backend (default sqlite)")
     up.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs (with --store etcd)")
-    up.add_argument("--runtime", choices=("none", "fake"), default="none",
-                    help="node runtime: 'fake' adds simulated nodes (kwok-style); 'none' runs no kubelet (default)")
+    up.add_argument("--runtime", choices=("none", "runc", "process", "fake"), default="none",
+                    help="node runtime: 'runc' runs a kubelet with real containers (root), 'process' runs "
+                         "containers as plain host processes (no isolation), 'fake' adds simulated nodes "
+                         "(kwok-style); 'none' runs no kubelet (default)")
     up.add_argument("--nodes", type=int, default=1, help="simulated nodes with --runtime fake (sim-1, sim-2, ...)")
+    from .secrets import add_server_security_args  # --encryption-provider-config, --audit-*
+
+    add_server_security_args(up)
+    up.add_argument("--node-name", default=None, help="the local node's name with --runtime runc|process (default: host name)")
+    up.add_argument("--kubelet-port", type=int, default=10250, help="the kubelet server's port (default 10250)")
 
     api = sub.add_parser("apiserver", help="run the API server alone",
                          description="Run the kybernetes API server (HTTPS, Kubernetes REST API).")
@@ -60,9 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite", help="storage backend (default sqlite)")
     api.add_argument("--etcd-servers", default="", help="comma-separated etcd client URLs (with --store etcd)")
     api.add_argument("--compaction-interval", type=float, default=300.0, help="seconds between store compactions (0: off)")
+    api.add_argument("--authorization-mode", default="RBAC,Node", metavar="MODES",
+                     help="ordered authorizers: RBAC, Node, AlwaysAllow (default RBAC,Node; system:masters is always allowed)")
     api.add_argument("--service-account-issuer", action="append", default=None, metavar="URL",
                      help="issuer of service-account tokens; repeat to also accept older issuers "
                           "(default https://kubernetes.default.svc.cluster.local)")
+    add_server_security_args(api)
     cm = sub.add_parser("controller-manager", help="run the controller manager",
                         description="Run the controllers that keep the cluster in its desired state.")
     cm.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
@@ -74,13 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Run the node agent. --runtime fake simulates nodes whose pods go Running "
                                     "without processes (kwok-style), for trying the control plane at scale.")
     kl.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
-    kl.add_argument("--runtime", choices=("fake",), default="fake", help="container runtime (default fake)")
-    kl.add_argument("--node-name", default=None, help="node name (one node)")
+    kl.add_argument("--runtime", choices=("runc", "process", "fake"), default="runc",
+                    help="container runtime: runc (isolated containers, root), process (host processes, "
+                         "no isolation), fake (simulated nodes) (default runc)")
+    kl.add_argument("--node-name", default=None, help="node name (default: the host name; one node)")
+    kl.add_argument("--node-ip", default=None, help="the node's InternalIP (default: the first non-loopback address)")
+    kl.add_argument("--address", default="0.0.0.0", help="address of the kubelet server (default 0.0.0.0)")
+    kl.add_argument("--port", type=int, default=10250, help="port of the kubelet server (default 10250)")
+    kl.add_argument("--network", choices=("cni", "none"), default="cni",
+                    help="pod network with runc: cni (a bridge over the node's pod CIDR) or none (loopback only)")
+    kl.add_argument("--bridge", default="kyb0", help="the CNI bridge's name (default kyb0)")
+    kl.add_argument("--cgroup-root", default="kybernetes", help="cgroup under which pods run (default kybernetes)")
+    kl.add_argument("--cluster-dns", default="", help="comma-separated cluster DNS addresses for pods' resolv.conf")
+    kl.add_argument("--cluster-domain", default="cluster.local", help="cluster domain (default cluster.local)")
+    kl.add_argument("--pod-manifest-path", default=None, help="directory of static pod manifests")
+    kl.add_argument("--client-ca-file", default=None,
+                    help="CA that signs clients of the kubelet server (default: the kubeconfig's CA)")
+    kl.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+                    help="registry reached over plain HTTP (loopback registries always are)")
     kl.add_argument("--nodes", type=int, default=1, help="number of simulated nodes (fake runtime)")
     kl.add_argument("--node-name-prefix", default="sim-", help="simulated node names: PREFIX1, PREFIX2, ...")
     kl.add_argument("--capacity", action="append", default=[], metavar="RESOURCE=QUANTITY",
                     help="node capacity override, e.g. --capacity cpu=8 --capacity pods=20")
-    kl.add_argument("--data-dir", default=None, help="node state directory (unused by the fake runtime)")
+    kl.add_argument("--data-dir", default=None,
+                    help=f"node state directory (default {DEFAULT_DATA_DIR}/kubelet; unused by the fake runtime)")
     kl.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     sc = sub.add_parser("scheduler", help="run the scheduler",
@@ -91,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .image import add_parser as add_image_parser
 
     add_image_parser(sub)
+    from .secrets import add_parser as add_secrets_parser
+
+    add_secrets_parser(sub, DEFAULT_DATA_DIR)
     return parser
 
 
@@ -135,6 +165,15 @@ def prepare_data_dir(data_dir: Path, host: str, port: int, advertise: str | None
     return kc
 
 
+def _authorization_mode(mode: str) -> str:
+    from ..apiserver.authz import parse_mode
+
+    try:
+        return ",".join(parse_mode(mode))
+    except ValueError as e:
+        raise CliError(str(e))
+
+
 async def run_apiserver(args: argparse.Namespace) -> None:
     from ..apiserver.app import ApiServer, ServerConfig, serve
     from ..apiserver.kubeletclient import KubeletClient
@@ -153,15 +192,23 @@ async def run_apiserver(args: argparse.Namespace) -> None:
     else:
         (data_dir / "db").mkdir(parents=True, exist_ok=True)
         store = open_store("sqlite", path=str(data_dir / "db" / "state.db"))
+    from .secrets import load_server_security
+
+    try:
+        encryption, audit = await load_server_security(args)
+    except ValueError as e:  # an invalid --encryption-provider-config / --audit-policy-file
+        raise CliError(str(e))
     await store.start()
     config = ServerConfig(
         host=args.host, port=args.port, advertise_address=args.advertise_address,
         ssl_context=server_ssl_context(pki), compaction_interval=args.compaction_interval,
+        authorization_mode=_authorization_mode(args.authorization_mode),
         kubelet_client=KubeletClient.from_pki(pki),
         service_accounts=TokenOptions(
             issuers=tuple(args.service_account_issuer or (DEFAULT_ISSUER,)),
             signing_key_file=str(pki.sa_key), key_files=(str(pki.sa_pub),), require_service_account=True),
     )
+    config.encryption, config.audit = encryption, audit
     server = ApiServer(store, config)
     ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     try:
@@ -209,6 +256,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         api += ["--etcd-servers", args.etcd_servers]
     if args.advertise_address:
         api += ["--advertise-address", args.advertise_address]
+    from .secrets import server_security_passthrough
+
+    api += server_security_passthrough(args)
     if args.verbose:
         api.append("-v")
     url = _server_url(args.host, args.port)
@@ -219,6 +269,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         "controller-manager", "--kubeconfig", str(cm_kc), "--root-ca-file", str(data_dir / "pki" / "ca.crt"), *verbose]))
     sched_kc = component_kubeconfig(data_dir, "scheduler", "system:kube-scheduler", [], url)
     components.append(Component("scheduler", me + ["scheduler", "--kubeconfig", str(sched_kc), *verbose]))
+    if args.runtime in ("runc", "process"):
+        from ..kubelet.main import default_node_name
+
+        node = args.node_name or default_node_name()
+        kl_kc = component_kubeconfig(data_dir, f"kubelet-{node}", f"system:node:{node}", ["system:nodes"], url)
+        components.append(Component("kubelet", me + [
+            "kubelet", "--runtime", args.runtime, "--kubeconfig", str(kl_kc), "--node-name", node,
+            "--data-dir", str(data_dir / "kubelet"), "--port", str(args.kubelet_port),
+            "--client-ca-file", str(data_dir / "pki" / "ca.crt"), *verbose]))
     if args.runtime == "fake":
         # one process simulates every node, so it acts for many nodes: it gets its own admin identity
         kl_kc = component_kubeconfig(data_dir, "fake-kubelet", "kybernetes:fake-kubelet", ["system:masters"], url)
@@ -270,6 +329,22 @@ def main(argv: list[str] | None = None) -> int:
             from .image import run as run_image
 
             return run_image(args)
+        if args.command == "secrets":
+            from .secrets import run as run_secrets
+
+            return run_secrets(args)
+        if args.command == "kubelet" and args.runtime != "fake":
+            from ..kubelet.main import KubeletOptions, run_kubelet
+
+            opts = KubeletOptions(
+                kubeconfig=args.kubeconfig, runtime=args.runtime, node_name=args.node_name,
+                data_dir=args.data_dir or str(Path(DEFAULT_DATA_DIR) / "kubelet"), node_ip=args.node_ip,
+                address=args.address, port=args.port, network=args.network, bridge=args.bridge,
+                cgroup_root=args.cgroup_root,
+                cluster_dns=[a.strip() for a in args.cluster_dns.split(",") if a.strip()],
+                cluster_domain=args.cluster_domain, pod_manifest_path=args.pod_manifest_path,
+                client_ca_file=args.client_ca_file, insecure_registries=args.insecure_registry)
+            return _run_async(run_kubelet(opts))
         if args.command == "kubelet":
             from ..kubelet.fake import _parse_capacity, run_fake_kubelet
 
