@@ -19,14 +19,16 @@ pytestmark = pytest.mark.integration
 
 
 class ApiProcess:
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, *extra: str) -> None:
+        self.extra = list(extra)
         self.data_dir, self.port = data_dir, port
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"https://127.0.0.1:{port}"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kybernetes.cli.main", "apiserver", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            [sys.executable, "-m", "kybernetes.cli.main", "apiserver", "--data-dir", str(self.data_dir), "--port", str(self.port),
+             *self.extra],
             stdout=subprocess.DEVNULL, stderr=open(self.data_dir.parent / "apiserver.log", "ab"),
         )
 

@@ -54,7 +54,8 @@ class ThreadServer:
         store = open_store("sqlite", path=str(self.tmp / "state.db"))
         await store.start()
         self.store = store
-        self.server = ApiServer(store, ServerConfig(host="127.0.0.1", port=0, anonymous_auth=False, compaction_interval=0))
+        self.server = ApiServer(store, ServerConfig(host="127.0.0.1", port=0, anonymous_auth=False, compaction_interval=0,
+                                                         authorization_mode="AlwaysAllow"))
         ready: asyncio.Future[int] = self.loop.create_future()
         self._task = asyncio.ensure_future(serve(self.server, sock_ready=ready))
         self.port = await ready

@@ -141,7 +141,8 @@ async def apiserver(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     data = tmp_path / "data"
     data.mkdir()
-    p = ApiProcess(data, free_port())
+    # authentication is what these tests check; RBAC with tokens is tests/authz's subject
+    p = ApiProcess(data, free_port(), "--authorization-mode", "AlwaysAllow")
     p.start()
     try:
         await p.wait_ready()
