@@ -43,7 +43,9 @@ class Audited:
     def events(self) -> list[dict[str, Any]]:
         if not self.log.exists():
             return []
-        return [orjson.loads(x) for x in self.log.read_bytes().splitlines() if x.strip()]
+        data = self.log.read_bytes()
+        lines = data.split(b"\n")[:-1]  # the writer may be mid-line: only complete lines count
+        return [orjson.loads(x) for x in lines if x.strip()]
 
     async def events_of(self, audit_id: str, count: int) -> list[dict[str, Any]]:
         await wait_for(lambda: len([e for e in self.events() if e["auditID"] == audit_id]) >= count,

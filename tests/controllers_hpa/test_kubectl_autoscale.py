@@ -46,7 +46,7 @@ async def kubectl(api: Any, home: Path, *args: str) -> str:
 async def wait_replicas(env: Env, name: str, n: int) -> None:
     async def ok() -> bool:
         return await env.replicas(name) == n
-    await wait_for(ok, what=f"{name} scaled to {n}")
+    await wait_for(ok, timeout=60, what=f"{name} scaled to {n}")  # a sync period (15 s) or two under load
 
 
 @pytest.mark.skipif(not os.path.exists(KUBECTL), reason="kubectl is not installed")
@@ -120,7 +120,7 @@ async def test_scales_a_custom_resource(client: ApiClient) -> None:
 
         async def scaled() -> bool:
             return (await client.get(pools, "p", "default"))["spec"]["replicas"] == 3
-        await wait_for(scaled, what="the Pool scaled to 3 (150% of a 50% target)")
+        await wait_for(scaled, timeout=60, what="the Pool scaled to 3 (150% of a 50% target)")
         await env.idle()
         st = await env.hpa_status("pool")
         assert st["currentMetrics"][0]["resource"]["current"] == {"averageUtilization": 150, "averageValue": "300m"}
