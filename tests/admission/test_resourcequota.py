@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kybernetes.apiserver.admission import quota_usage as qu
+from kybernetes.api import quota as qu
 from kybernetes.apiserver.admission.resourcequota import QuotaRefusal, compute_charges
 from kybernetes.client import InformerFactory
 from kybernetes.client.rest import ApiClient as RestClient

@@ -36,8 +36,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..api.meta import parse_time
+from ..api import quota
 from ..api.quantity import ZERO, Quantity, to_canonical
+from ..api.quota import (  # noqa: F401 - the pure rules this controller recounts with (tests import them here)
+    STORAGE_CLASS_SUFFIX,
+    _spec,
+    deletion_deadline,
+    pod_amounts,
+    pod_counts,
+    pod_matches_scope,
+    pvc_usage,
+    scope_selectors,
+    service_usage,
+)
 from ..api.resources import BUILTIN
 from ..api.storageclass import claim_class
 from ..client import Controller, Requeue
@@ -69,8 +80,6 @@ NAME = "resourcequota-controller"
 ALIASES = ("resourcequota",)
 
 RESYNC_PERIOD = 300.0
-STORAGE_CLASS_SUFFIX = ".storageclass.storage.k8s.io/"
-_BARE_COMPUTE = ("cpu", "memory", "ephemeral-storage")
 _LEGACY_COUNTS: dict[str, Resource] = {
     "pods": PODS, "services": SERVICES, "configmaps": CONFIGMAPS, "secrets": SECRETS,
     "persistentvolumeclaims": PERSISTENTVOLUMECLAIMS, "replicationcontrollers": REPLICATIONCONTROLLERS,
@@ -84,27 +93,16 @@ def _md(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 
 
-def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    return obj.get("spec") or {}
-
-
-def _q(value: Any) -> Quantity | None:
-    try:
-        return Quantity.parse(value)
-    except ValueError:
-        return None
-
-
 def count_name(res: Resource) -> str:
     """``count/<plural>`` for the core group, ``count/<plural>.<group>`` otherwise."""
-    return f"count/{res.plural}.{res.group}" if res.group else f"count/{res.plural}"
+    return quota.count_name(res.group, res.plural)
 
 
 # ------------------------------------------------------------------------------------------------
 # which API resource feeds a quota resource name (pure)
 # ------------------------------------------------------------------------------------------------
 def is_pod_compute_resource(name: str) -> bool:
-    if name in _BARE_COMPUTE or name.startswith("hugepages-") or name.startswith("limits."):
+    if name in quota.BARE_COMPUTE or name.startswith("hugepages-") or name.startswith("limits."):
         return True
     return name.startswith("requests.") and name != "requests.storage"
 
@@ -136,208 +134,9 @@ def resource_for(name: str) -> Resource | None:
     return None
 
 
-# ------------------------------------------------------------------------------------------------
-# usage of one object (pure)
-# ------------------------------------------------------------------------------------------------
-def _add(acc: Usage, name: str, value: Quantity) -> None:
-    acc[name] = acc[name] + value if name in acc else value
-
-
-def _container_amounts(container: Mapping[str, Any], kind: str) -> Usage:
-    res = container.get("resources") or {}
-    out: Usage = {}
-    values = dict(res.get("limits") or {}) if kind == "requests" else {}
-    values.update(res.get(kind) or {})  # requests fall back to limits
-    for r, v in values.items():
-        q = _q(v)
-        if q is not None:
-            out[str(r)] = q
-    return out
-
-
-def _max_into(acc: Usage, other: Usage) -> None:
-    for r, q in other.items():
-        if r not in acc or q > acc[r]:
-            acc[r] = q
-
-
-def pod_amounts(pod: Mapping[str, Any], kind: str) -> Usage:
-    """The pod's effective ``requests`` or ``limits`` per resource (upstream PodRequests/PodLimits)."""
-    spec = _spec(pod)
-    total: Usage = {}
-    for c in spec.get("containers") or ():
-        for r, q in _container_amounts(c, kind).items():
-            _add(total, r, q)
-    sidecars: Usage = {}
-    init_max: Usage = {}
-    for c in spec.get("initContainers") or ():
-        amounts = _container_amounts(c, kind)
-        if c.get("restartPolicy") == "Always":
-            for r, q in amounts.items():
-                _add(sidecars, r, q)
-                _add(total, r, q)
-            _max_into(init_max, sidecars)
-            continue
-        step = dict(sidecars)
-        for r, q in amounts.items():
-            _add(step, r, q)
-        _max_into(init_max, step)
-    _max_into(total, init_max)
-    for r, v in (spec.get("overhead") or {}).items():
-        q = _q(v)
-        if q is not None and r in total:
-            _add(total, str(r), q)
-    return {r: q for r, q in total.items()}
-
-
-def pod_counts(pod: Mapping[str, Any], now: dt.datetime) -> bool:
-    """Does the pod still use quota (upstream ``QuotaV1Pod``)?"""
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return False
-    return deletion_deadline(pod, now) != 0.0
-
-
-def deletion_deadline(pod: Mapping[str, Any], now: dt.datetime) -> float | None:
-    """Seconds until a deleting pod stops counting: None if not deleting, 0.0 once past."""
-    md = _md(pod)
-    ts = parse_time(md.get("deletionTimestamp"))
-    grace = md.get("deletionGracePeriodSeconds")
-    if ts is None or grace is None:
-        return None
-    left = (ts + dt.timedelta(seconds=int(grace)) - now).total_seconds()
-    return 0.0 if left < 0 else max(left, 0.001)
-
-
-def pod_usage(pod: Mapping[str, Any], now: dt.datetime) -> Usage:
-    if not pod_counts(pod, now):
-        return {}
-    one = Quantity.of(1)
-    usage: Usage = {"pods": one, "count/pods": one}
-    for r, q in pod_amounts(pod, "requests").items():
-        usage[f"requests.{r}"] = q
-        if r in _BARE_COMPUTE or r.startswith("hugepages-"):
-            usage[r] = q
-    for r, q in pod_amounts(pod, "limits").items():
-        usage[f"limits.{r}"] = q
-    return usage
-
-
-def service_usage(svc: Mapping[str, Any]) -> Usage:
-    spec = _spec(svc)
-    one = Quantity.of(1)
-    usage: Usage = {"services": one, "count/services": one}
-    ports = spec.get("ports") or []
-    stype = spec.get("type") or "ClusterIP"
-    if stype == "NodePort":
-        usage["services.nodeports"] = Quantity.of(len(ports))
-    elif stype == "LoadBalancer":
-        usage["services.loadbalancers"] = one
-        if spec.get("allocateLoadBalancerNodePorts") is False:
-            usage["services.nodeports"] = Quantity.of(sum(1 for p in ports if p.get("nodePort")))
-        else:
-            usage["services.nodeports"] = Quantity.of(len(ports))
-    return usage
-
-
-def pvc_usage(pvc: Mapping[str, Any]) -> Usage:
-    one = Quantity.of(1)
-    usage: Usage = {"persistentvolumeclaims": one, "count/persistentvolumeclaims": one}
-    request = _q(((_spec(pvc).get("resources") or {}).get("requests") or {}).get("storage"))
-    klass = claim_class(pvc)
-    if klass:
-        usage[f"{klass}{STORAGE_CLASS_SUFFIX}persistentvolumeclaims"] = one
-    if request is not None:
-        usage["requests.storage"] = request
-        if klass:
-            usage[f"{klass}{STORAGE_CLASS_SUFFIX}requests.storage"] = request
-    return usage
-
-
 def object_usage(res: Resource, obj: Mapping[str, Any], now: dt.datetime) -> Usage:
-    if res == PODS:
-        return pod_usage(obj, now)
-    if res == SERVICES:
-        return service_usage(obj)
-    if res == PERSISTENTVOLUMECLAIMS:
-        return pvc_usage(obj)
-    one = Quantity.of(1)
-    usage: Usage = {count_name(res): one}
-    if res.plural in _LEGACY_COUNTS and not res.group:
-        usage[res.plural] = one
-    return usage
-
-
-# ------------------------------------------------------------------------------------------------
-# scopes (pure)
-# ------------------------------------------------------------------------------------------------
-def scope_selectors(quota: Mapping[str, Any]) -> list[Obj]:
-    """``spec.scopes`` (as Exists requirements) plus ``spec.scopeSelector.matchExpressions``."""
-    spec = _spec(quota)
-    out: list[Obj] = [{"scopeName": s, "operator": "Exists"} for s in spec.get("scopes") or ()]
-    out += [dict(e) for e in (spec.get("scopeSelector") or {}).get("matchExpressions") or ()]
-    return out
-
-
-def is_best_effort(pod: Mapping[str, Any]) -> bool:
-    spec = _spec(pod)
-    for c in list(spec.get("containers") or ()) + list(spec.get("initContainers") or ()):
-        res = c.get("resources") or {}
-        for part in (res.get("requests") or {}, res.get("limits") or {}):
-            for r in ("cpu", "memory"):
-                q = _q(part.get(r)) if r in part else None
-                if q is not None and q > ZERO:
-                    return False
-    return True
-
-
-def is_terminating(pod: Mapping[str, Any]) -> bool:
-    ads = _spec(pod).get("activeDeadlineSeconds")
-    return isinstance(ads, int) and ads >= 0
-
-
-def _cross_namespace_terms(terms: Iterable[Mapping[str, Any]]) -> bool:
-    for t in terms:
-        term = t.get("podAffinityTerm", t)
-        if term.get("namespaces") or term.get("namespaceSelector") is not None:
-            return True
-    return False
-
-
-def uses_cross_namespace_affinity(pod: Mapping[str, Any]) -> bool:
-    affinity = _spec(pod).get("affinity") or {}
-    for kind in ("podAffinity", "podAntiAffinity"):
-        a = affinity.get(kind) or {}
-        if _cross_namespace_terms(a.get("requiredDuringSchedulingIgnoredDuringExecution") or ()) or \
-                _cross_namespace_terms(a.get("preferredDuringSchedulingIgnoredDuringExecution") or ()):
-            return True
-    return False
-
-
-def pod_matches_scope(pod: Mapping[str, Any], selector: Mapping[str, Any]) -> bool:
-    scope = selector.get("scopeName")
-    if scope == "Terminating":
-        return is_terminating(pod)
-    if scope == "NotTerminating":
-        return not is_terminating(pod)
-    if scope == "BestEffort":
-        return is_best_effort(pod)
-    if scope == "NotBestEffort":
-        return not is_best_effort(pod)
-    if scope == "CrossNamespacePodAffinity":
-        return uses_cross_namespace_affinity(pod)
-    if scope == "PriorityClass":
-        pc = str(_spec(pod).get("priorityClassName") or "")
-        op = selector.get("operator")
-        values = [str(v) for v in selector.get("values") or ()]
-        if op == "Exists":
-            return bool(pc)
-        if op == "DoesNotExist":
-            return not pc
-        if op == "In":
-            return bool(pc) and pc in values
-        if op == "NotIn":
-            return not pc or pc not in values
-    return False
+    """What ``obj`` costs (the rules of ``api/quota.py``, shared with ResourceQuota admission)."""
+    return quota.usage(res.group, res.plural, obj, now)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 See :mod:`.chain` for the order and the plugin interface; one module per plugin:
 :mod:`.namespace_lifecycle`, :mod:`.limitranger`, :mod:`.resourcequota` (with the pure
-:mod:`.quota_usage`), :mod:`.podsecurity` (with :mod:`.podsecurity_checks`), :mod:`.priority`,
+:mod:`kybernetes.api.quota`), :mod:`.podsecurity` (with :mod:`.podsecurity_checks`), :mod:`.priority`,
 :mod:`.webhooks` (with :mod:`.webhook_rules`); :mod:`.cache` keeps their configuration objects.
 """
 

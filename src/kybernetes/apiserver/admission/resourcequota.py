@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ...api import errors
 from ...api.quantity import Quantity
 from ...storage.errors import ConflictError, KeyNotFoundError, StoreError
-from . import quota_usage as qu
+from ...api import quota as qu
 from .cache import PrefixCache
 from .chain import CREATE, UPDATE, Attributes, Plugin, forbidden
 

@@ -3,10 +3,9 @@
     usage(group, plural, obj)         -> {"pods": 1, "requests.cpu": 500m, ...}
     matches_scopes(quota, group, plural, obj), constraints(required, pod), tracked(...)
 
-These are the same rules the resourcequota controller (``controllers/resourcequota.py``) uses
-to recount ``status.used``; ``tests/admission/test_quota_usage.py`` checks that both agree on a
-table of objects. (The controller package cannot be imported by the API server, hence the
-separate module; moving both onto one ``api/quota.py`` would remove the duplication.)
+One set of rules for both users: ResourceQuota admission (``apiserver/admission/resourcequota.py``)
+charges with them, and the resourcequota controller (``controllers/resourcequota.py``) recounts
+``status.used`` with them, so the two always agree.
 
 * pods: ``pods``, ``count/pods``, ``requests.<r>`` and bare ``cpu``/``memory``/
   ``ephemeral-storage``/``hugepages-*`` (requests fall back to limits), ``limits.<r>``; the pod's
@@ -29,9 +28,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ...api.meta import parse_time
-from ...api.quantity import ZERO, Quantity
-from ...api.storageclass import claim_class
+from .meta import parse_time
+from .quantity import ZERO, Quantity
+from .storageclass import claim_class
 
 Obj = dict[str, Any]
 Usage = dict[str, Quantity]
@@ -107,14 +106,21 @@ def pod_amounts(pod: Mapping[str, Any], bucket: str) -> Usage:
 
 
 def pod_counts(pod: Mapping[str, Any], now: dt.datetime) -> bool:
+    """Does the pod still use quota (upstream ``QuotaV1Pod``)?"""
     if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
         return False
+    return deletion_deadline(pod, now) != 0.0
+
+
+def deletion_deadline(pod: Mapping[str, Any], now: dt.datetime) -> float | None:
+    """Seconds until a deleting pod stops counting: None if not deleting, 0.0 once past."""
     md = pod.get("metadata") or {}
     ts = parse_time(md.get("deletionTimestamp"))
     grace = md.get("deletionGracePeriodSeconds")
     if ts is None or grace is None:
-        return True
-    return ts + dt.timedelta(seconds=int(grace)) >= now
+        return None
+    left = (ts + dt.timedelta(seconds=int(grace)) - now).total_seconds()
+    return 0.0 if left < 0 else max(left, 0.001)
 
 
 def pod_usage(pod: Mapping[str, Any], now: dt.datetime | None = None) -> Usage:
