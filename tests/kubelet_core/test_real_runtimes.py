@@ -69,11 +69,14 @@ class Node:
         return kl
 
     async def stop(self) -> None:
+        """Stop the kubelet as its process would: the task ends, then the runtime is closed."""
         for t in self.tasks:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self.tasks.clear()
+        for r in self.runtimes:
+            await r.close()
 
 
 @pytest.fixture(params=["process", pytest.param("runc", marks=pytest.mark.privileged)])

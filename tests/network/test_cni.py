@@ -428,3 +428,44 @@ async def test_two_pods_on_a_bridge_then_nothing_left(lab: Lab, tmp_path: Path) 
         await run("ip", "netns", "delete", os.path.basename(ns))
     _, listing, _ = await run("ip", "netns", "list")
     assert lab.tag not in listing
+
+
+def test_masquerade_commands_install_replace_and_remove() -> None:
+    fresh = cni.masquerade_commands("", "kyb9", "10.7.0.0/24")
+    assert fresh == ["*nat", ":KYB-MASQ-kyb9 - [0:0]", "-A KYB-MASQ-kyb9 -d 10.7.0.0/24 -j RETURN",
+                     "-A KYB-MASQ-kyb9 -d 224.0.0.0/4 -j RETURN", "-A KYB-MASQ-kyb9 -j MASQUERADE",
+                     '-A POSTROUTING -s 10.7.0.0/24 -m comment --comment "kybernetes pod masquerade kyb9" '
+                     "-j KYB-MASQ-kyb9", "COMMIT"]
+    installed = "\n".join(["*nat", ":POSTROUTING ACCEPT [0:0]", ":KYB-MASQ-kyb9 - [0:0]",
+                           *(x for x in fresh if x.startswith("-A ")), "COMMIT"])
+    assert cni.masquerade_commands(installed, "kyb9", "10.7.0.0/24") == []
+    moved = cni.masquerade_commands(installed, "kyb9", "10.8.0.0/24")
+    assert moved[1] == "-F KYB-MASQ-kyb9" and "-A KYB-MASQ-kyb9 -d 10.8.0.0/24 -j RETURN" in moved
+    assert any(x.startswith("-D POSTROUTING -s 10.7.0.0/24") for x in moved)
+    assert any(x.startswith("-A POSTROUTING -s 10.8.0.0/24") for x in moved)
+    assert cni.masquerade_commands(installed, "other", "10.7.0.0/24")[1] == ":KYB-MASQ-other - [0:0]"
+    gone = cni.masquerade_cleanup_commands(installed, "kyb9")
+    assert gone[-3:] == ["-F KYB-MASQ-kyb9", "-X KYB-MASQ-kyb9", "COMMIT"]
+    assert gone[1].startswith("-D POSTROUTING -s 10.7.0.0/24")
+    assert cni.masquerade_cleanup_commands(installed, "other") == []
+
+
+@pytest.mark.privileged
+async def test_node_masquerade_mode_installs_one_chain_for_all_pods(lab: Lab) -> None:
+    lab.net = cni.CniNetwork(pod_cidr=str(lab.subnet), bridge=lab.bridge, state_dir=lab.state,
+                             network_name=lab.network, masquerade="node", loopback=False, timeout=30)
+    ns_a, ns_b = await lab.add_netns("a"), await lab.add_netns("b")
+    await lab.setup(ns_a, f"sma{lab.tag}")
+    await lab.setup(ns_b, f"smb{lab.tag}")
+    save = await cni.nat_table()
+    chain = cni.masquerade_chain(lab.bridge)
+    assert f":{chain} " in save and f"-s {lab.subnet} " in save
+    assert cni.masquerade_commands(save, lab.bridge, str(lab.subnet)) == [], "installed exactly as computed"
+    assert f":{cni.chain_name(lab.network, f'sma{lab.tag}')}" not in save, "no per-pod masquerade chain"
+    _, lo, _ = await lab.in_netns(ns_a, "ip", "-o", "link", "show", "lo")
+    assert "state UP" not in lo and ",UP" not in lo, "loopback=False leaves lo to the runtime"
+    for ns, sb in ((ns_a, f"sma{lab.tag}"), (ns_b, f"smb{lab.tag}")):
+        await lab.net.teardown(ns, sb)
+    assert f":{chain} " in await cni.nat_table(), "the node chain outlives the pods"
+    assert await cni.remove_bridge(lab.bridge) is True
+    assert chain not in await cni.nat_table()

@@ -56,8 +56,23 @@ class NodeCluster(Cluster):
         return self.kjson("get", "pod", name, "-n", ns)
 
     def wait_phase(self, ns: str, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
-        return wait_until(f"pod {ns}/{name} {phase}",
-                          lambda: (p := self.pod(ns, name))["status"].get("phase") == phase and p, timeout)
+        return self.wait_pod(ns, name, phase, lambda p: p["status"].get("phase") == phase and p, timeout)
+
+    def diagnose(self, ns: str, name: str) -> str:
+        """The pod's status, its events and the cluster log lines that mention it (for failures)."""
+        status = self.kubectl("get", "pod", name, "-n", ns, "-o", "jsonpath={.status}", check=False).stdout
+        events = self.kubectl("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}",
+                              check=False).stdout
+        lines = [x for x in self.log.read_text(errors="replace").splitlines() if name in x][-40:]
+        return f"status: {status}\nevents:\n{events}\nlog:\n" + "\n".join(lines)
+
+    def wait_pod(self, ns: str, name: str, what: str, fn: Callable[[dict[str, Any]], Any],
+                 timeout: float = 60) -> Any:
+        """Wait until ``fn(pod)`` is true; on timeout the error carries ``diagnose``'s report."""
+        try:
+            return wait_until(f"pod {ns}/{name}: {what}", lambda: fn(self.pod(ns, name)), timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.diagnose(ns, name)}") from None
 
     def container_state(self, ns: str, name: str, container: str | None = None) -> dict[str, Any]:
         st = self.pod(ns, name).get("status") or {}

@@ -127,8 +127,8 @@ def test_init_container_runs_first_and_readiness_gates_ready(runc_cluster: NodeC
     assert ready["status"] == "False" and pod["status"]["containerStatuses"][0]["ready"] is False
     # make the probe pass: the pod becomes Ready
     c.kubectl("exec", "ready", "-n", ns, "-c", "main", "--", "sh", "-c", "echo ok > /www/missing.txt")
-    wait_until("Ready", lambda: next(x for x in c.pod(ns, "ready")["status"]["conditions"]
-                                     if x["type"] == "Ready")["status"] == "True", timeout=90)
+    c.wait_pod(ns, "ready", "Ready", lambda p: next(x for x in p["status"]["conditions"]
+                                                    if x["type"] == "Ready")["status"] == "True", timeout=90)
 
 
 def test_liveness_failure_restarts(runc_cluster: NodeCluster, ns: str) -> None:

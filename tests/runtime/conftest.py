@@ -95,8 +95,10 @@ def _shim_pids(root: Path) -> list[int]:
     return pids
 
 
-def leftovers(root: Path, cgroup_root: str | None) -> list[str]:
-    """Everything of ``root`` / ``cgroup_root`` still present on the machine."""
+def leftovers(root: Path, cgroup_root: str | None, *, server: bool = False) -> list[str]:
+    """Everything of ``root`` / ``cgroup_root`` still present on the machine. The runtime's shim
+    fork server (its pid in ``shim-server.pid`` in ``root`` or a directory below) lives as long as the runtime object; it
+    counts only with ``server=True``. Shims it forked carry its command line and always count."""
     found = []
     found += [f"mount {m}" for m in linux.mountpoints_under(str(root))]
     if cgroup_root:
@@ -107,8 +109,13 @@ def leftovers(root: Path, cgroup_root: str | None) -> list[str]:
                 if subdirs:
                     found.append(f"cgroup {d}: {subdirs}")
     needle = str(root).encode()
+    skip = {str(os.getpid())}
+    if not server:
+        for f in [*root.glob("shim-server.pid"), *root.glob("*/shim-server.pid")]:
+            with contextlib.suppress(OSError):
+                skip.add(f.read_text().strip())
     for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
+        if not pid.isdigit() or pid in skip:
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:

@@ -106,7 +106,8 @@ async def test_stop_exec_attach_and_adoption(proc_rt: ProcessRuntime, tmp_path):
     stubborn = await run(rt, sb.id, ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"], name="stubborn")
     st = await rt.container_status(polite)
     await wait_for(lambda: "ready" in log_lines(st.log_path), what="trap installed")
-    # a new runtime instance on the same root adopts the running containers
+    # a new runtime instance on the same root (the kubelet restarted) adopts the running containers
+    await rt.close()
     again = ProcessRuntime(rt.root, log_root=rt.log_root)
     adopted = {s.id: s for s in await again.list_containers(sb.id)}
     assert adopted[polite].state == RUNNING and adopted[polite].pid == st.pid
@@ -163,6 +164,7 @@ async def test_stop_exec_attach_and_adoption(proc_rt: ProcessRuntime, tmp_path):
     assert out == b"got:q\nbye\n"
     pids = [s.pid for s in await again.list_containers() if s.pid]
     await again.remove_sandbox(sb.id)
+    await again.close()
     assert leftovers(rt.root, None) == [] and not any(os.path.exists(f"/proc/{p}") for p in pids)
 
 

@@ -67,6 +67,7 @@ from .podstatus import KUBELET_CONDITIONS
 from .podsync import PodSyncer
 from .podworker import PodWorkers
 from .prober import ProbeManager, ProbeTarget
+from .startslots import StartSlots
 from .runtime.base import (
     LABEL_POD_NAME,
     LABEL_POD_NAMESPACE,
@@ -209,6 +210,7 @@ class Kubelet:
         self.statuses: dict[str, Obj] = {}          # last computed status, by uid
         self.written: dict[str, Obj] = {}           # last status written to the API, by uid
         self.reasons: dict[str, dict[str, tuple[str, str]]] = {}   # start failures (reason cache)
+        self.start_slots = StartSlots()     # CPU-heavy start steps: a few at a time, oldest pod first
         self.backoff: dict[str, Any] = {}           # container back-offs (actions.BackoffEntry)
         self.image_backoff: dict[str, Any] = {}
         self.messages: dict[str, str] = {}          # FallbackToLogsOnError messages by container id
@@ -315,6 +317,7 @@ class Kubelet:
         for d in (self.statuses, self.written, self.reasons, self.volume_paths, self.volume_refreshed,
                   self.runtime_pods, self._fingerprints):
             d.pop(uid, None)
+        self.start_slots.forget(uid)
         for key in [k for k in self.image_backoff if k.startswith(f"{uid}_")]:
             del self.image_backoff[key]
         for key in [k for k in self.backoff if f"_{uid}_" in k]:

@@ -82,7 +82,9 @@ class LazyCniNetwork:
         if not cidr:
             raise RuntimeError("the node has no pod CIDR yet (is the controller manager running?)")
         if self._net is None or cidr != self._cidr:
-            self._net = CniNetwork(pod_cidr=cidr, bridge=self.bridge, state_dir=str(self.state_dir))
+            # the runc runtime brings lo up itself; one masquerade chain for the node, not one per pod
+            self._net = CniNetwork(pod_cidr=cidr, bridge=self.bridge, state_dir=str(self.state_dir),
+                                   masquerade="node", loopback=False)
             self._cidr = cidr
         return self._net
 

@@ -327,25 +327,37 @@ class PodSyncer:
         if status.get("phase") in TERMINAL:
             await self._write_terminal(pod, status, containers)
             return SyncResult(terminal=True)
-        await self.write_status(pod, status)
-
-        paths = await self.ensure_volumes(pod)
-        auths = await self.pull_auths(pod)
-        known = self.known_pod(pod)
-        ids = {c.id for c in containers}
-        actions = compute_pod_actions(
-            known, sandboxes, containers, now=wall.timestamp(), backoff_state=kl.backoff,
-            probe_results={k: v for k, v in kl.probes.results.items() if k[0] in ids})
-        retry: float | None = None
-        if not actions.idle or actions.backoff:
-            retry = await self.execute(pod, actions, sandboxes, containers, paths, auths)
-            sandboxes, containers = await self.inspect(uid)
-            status = await self.make_status(pod, sandboxes, containers)
-            if status.get("phase") in TERMINAL:
-                await self._write_terminal(pod, status, containers)
-                return SyncResult(terminal=True)
-            await self.write_status(pod, status)
+        # the first status goes out while the pod starts (upstream's status manager writes in the
+        # background too); it is awaited before the next write so writes stay in order
+        first_write = asyncio.ensure_future(self.write_status(pod, status))
+        try:
+            paths = await self.ensure_volumes(pod)
+            auths = await self.pull_auths(pod)
+            known = self.known_pod(pod)
+            ids = {c.id for c in containers}
+            actions = compute_pod_actions(
+                known, sandboxes, containers, now=wall.timestamp(), backoff_state=kl.backoff,
+                probe_results={k: v for k, v in kl.probes.results.items() if k[0] in ids})
+            retry: float | None = None
+            if not actions.idle or actions.backoff:
+                retry = await self.execute(pod, actions, sandboxes, containers, paths, auths)
+                sandboxes, containers = await self.inspect(uid)
+                status = await self.make_status(pod, sandboxes, containers)
+                await first_write
+                if status.get("phase") in TERMINAL:
+                    await self._write_terminal(pod, status, containers)
+                    return SyncResult(terminal=True)
+                await self.write_status(pod, status)
+            else:
+                await first_write
+        finally:  # on an error the next sync writes the status again
+            if not first_write.done():
+                first_write.cancel()
+            elif not first_write.cancelled():
+                first_write.exception()
         self._trigger_missing_readiness(pod, status)
+        if status.get("phase") == "Running":
+            kl.start_slots.forget(uid)   # a later restart queues as a new arrival
         waits = [w for w in (actions.requeue_after, retry, remaining, self._refresh_due(pod))
                  if w is not None]
         return SyncResult(requeue_after=max(0.05, min(waits)) if waits else None)
@@ -484,7 +496,8 @@ class PodSyncer:
             pod_cidr=kl.current_pod_cidr(), port_mappings=ports,
             annotations=dict(md.get("annotations") or {}))
         try:
-            sb = await kl.runtime.run_sandbox(cfg)
+            async with kl.start_slots.slot(uid):
+                sb = await kl.runtime.run_sandbox(cfg)
         except Exception as e:
             self.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
             raise
@@ -630,21 +643,18 @@ class PodSyncer:
             self.event(pod, "Warning", "Failed", f"Error: {msg}", s.name)
             retry.append(START_RETRY)
             return False
-        try:
-            cid = await kl.runtime.create_container(sandbox.id, config)
-        except Exception as e:
-            reasons[s.name] = ("CreateContainerError", str(e))
-            self.event(pod, "Warning", "Failed", f"Error: {e}", s.name)
-            retry.append(START_RETRY)
-            return False
-        self.event(pod, "Normal", "Created", f"Created container: {s.name}", s.name)
-        try:
-            await kl.runtime.start_container(cid)
-        except Exception as e:
-            reasons[s.name] = ("RunContainerError", str(e))
-            self.event(pod, "Warning", "Failed", f"Error: {e}", s.name)
-            retry.append(START_RETRY)
-            return False
+        async with kl.start_slots.slot(uid):
+            step = "CreateContainerError"
+            try:
+                cid = await kl.runtime.create_container(sandbox.id, config)
+                self.event(pod, "Normal", "Created", f"Created container: {s.name}", s.name)
+                step = "RunContainerError"
+                await kl.runtime.start_container(cid)
+            except Exception as e:
+                reasons[s.name] = (step, str(e))
+                self.event(pod, "Warning", "Failed", f"Error: {e}", s.name)
+                retry.append(START_RETRY)
+                return False
         self.event(pod, "Normal", "Started", f"Started container {s.name}", s.name)
         reasons.pop(s.name, None)
         hook = (c.get("lifecycle") or {}).get("postStart")

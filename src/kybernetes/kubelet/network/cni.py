@@ -2,11 +2,16 @@
 
 What a pod gets, as with containerd's CRI plugin and a bridge conflist:
 
-* ``lo`` up, by the ``loopback`` plugin (its own one-plugin network, interface ``lo``);
+* ``lo`` up, by the ``loopback`` plugin (its own one-plugin network, interface ``lo``), unless the
+  runtime brings it up itself (``loopback=False``; the runc runtime does, one program less per pod);
 * ``eth0``: a veth pair whose host end joins the node bridge (``bridge`` plugin: ``isGateway`` gives
   the bridge the first address of the pod CIDR and the pod a default route through it,
-  ``ipMasq`` masquerades traffic leaving the pod CIDR, ``hairpinMode`` lets a pod reach itself
-  through a Service), its address from ``host-local`` IPAM over the node's pod CIDR;
+  ``hairpinMode`` lets a pod reach itself through a Service), its address from ``host-local`` IPAM
+  over the node's pod CIDR;
+* masquerading of traffic that leaves the pod CIDR (``masquerade``): ``"plugin"`` is the bridge
+  plugin's ``ipMasq``, a chain per pod made with nine ``iptables`` runs at every pod start and
+  stop; ``"node"`` (what the kubelet uses) is one chain for the whole pod CIDR, ``KYB-MASQ-<bridge>``,
+  installed at the first pod's set-up (``masquerade_commands``), as flannel and kubenet do;
 * hostPort mappings by the ``portmap`` plugin (``capabilities.portMappings``, passed as
   ``runtimeConfig.portMappings``).
 
@@ -22,8 +27,8 @@ already gone, ``bridge`` DEL frees the address but cannot learn it, so it leaves
 chain behind; teardown then removes every nat rule tagged with this network's name and the
 sandbox id, and the chains they jump to (``purge_commands``).
 
-What stays after the last pod is gone (the plugins share it between pods): the bridge itself
-(``remove_bridge``), portmap's top-level chains ``CNI-HOSTPORT-{DNAT,SETMARK,MASQ}`` and their
+What stays after the last pod is gone (the plugins share it between pods): the bridge itself and
+the node masquerade chain (``remove_bridge`` removes both), portmap's top-level chains ``CNI-HOSTPORT-{DNAT,SETMARK,MASQ}`` and their
 jumps (``remove_portmap_chains``, only when no mapping is left), the host-local data directory
 (lock and last-reserved files), and ``net.ipv4.ip_forward=1`` which the bridge plugin turns on.
 """
@@ -39,6 +44,7 @@ import logging
 import os
 import re
 import shlex
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +59,8 @@ LOOPBACK_NAME = "cni-loopback"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PORTMAP_CHAINS = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ")
+MASQUERADE_MODES = ("plugin", "node", "none")
+MULTICAST = "224.0.0.0/4"
 
 
 class CniError(Exception):
@@ -211,6 +219,62 @@ def portmap_cleanup_commands(nat_save: str) -> list[str]:
     return ["*nat", *jumps, *(f"-F {c}" for c in present), *(f"-X {c}" for c in present), "COMMIT"]
 
 
+def masquerade_chain(bridge: str) -> str:
+    return f"KYB-MASQ-{bridge}"[:28]
+
+
+def _masquerade_comment(bridge: str) -> str:
+    return f"kybernetes pod masquerade {bridge}"
+
+
+def _chain_rules(nat_save: str, chain: str) -> list[str]:
+    return [line for line in nat_save.splitlines() if line.startswith(f"-A {chain} ")]
+
+
+def _jumps_to(nat_save: str, chain: str) -> list[str]:
+    return [line for line in nat_save.splitlines()
+            if line.startswith("-A ") and line.split()[1] != chain and f" -j {chain}" in f"{line} "
+            and line.split()[line.split().index("-j") + 1] == chain]
+
+
+def masquerade_commands(nat_save: str, bridge: str, pod_cidr: str) -> list[str]:
+    """``iptables-restore --noflush`` lines that make the node masquerade what pods on ``bridge``
+    send outside ``pod_cidr`` (multicast excepted, as the bridge plugin's ``ipMasq``); empty when
+    ``nat_save`` (``iptables-save -t nat``) already has exactly that. A changed pod CIDR replaces
+    the old rules."""
+    net = str(ipaddress.ip_network(pod_cidr))
+    chain = masquerade_chain(bridge)
+    rules = [f"-A {chain} -d {net} -j RETURN", f"-A {chain} -d {MULTICAST} -j RETURN",
+             f"-A {chain} -j MASQUERADE"]
+    jump = (f'-A POSTROUTING -s {net} -m comment --comment "{_masquerade_comment(bridge)}" '
+            f"-j {chain}")
+    exists = any(line.startswith(f":{chain} ") for line in nat_save.splitlines())
+    have_rules, have_jumps = _chain_rules(nat_save, chain), _jumps_to(nat_save, chain)
+    if exists and have_rules == rules and have_jumps == [jump]:
+        return []
+    out = ["*nat"]
+    out.append(f"-F {chain}" if exists else f":{chain} - [0:0]")
+    out += rules
+    out += ["-D " + line[3:] for line in have_jumps if line != jump]
+    if jump not in have_jumps:
+        out.append(jump)
+    out.append("COMMIT")
+    return out
+
+
+def masquerade_cleanup_commands(nat_save: str, bridge: str) -> list[str]:
+    """Lines removing ``bridge``'s masquerade chain and the jumps to it; empty when absent."""
+    chain = masquerade_chain(bridge)
+    exists = any(line.startswith(f":{chain} ") for line in nat_save.splitlines())
+    jumps = _jumps_to(nat_save, chain)
+    if not exists and not jumps:
+        return []
+    out = ["*nat", *("-D " + line[3:] for line in jumps)]
+    if exists:
+        out += [f"-F {chain}", f"-X {chain}"]
+    return [*out, "COMMIT"]
+
+
 # --------------------------------------------------------------------------- running plugins
 async def exec_plugin(bin_dir: str, plugin_type: str, command: str, *, container_id: str,
                       netns: str, ifname: str, stdin: Obj, timeout: float = DEFAULT_TIMEOUT,
@@ -226,21 +290,15 @@ async def exec_plugin(bin_dir: str, plugin_type: str, command: str, *, container
     }
     if cni_args:
         env["CNI_ARGS"] = cni_args
-    proc = await asyncio.create_subprocess_exec(
-        str(path), env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+    # in a worker thread: subprocess spawns with vfork there, where the event loop's spawn forks
+    # the whole kubelet (page tables and all) on its own thread, twice per pod start
     try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate(json.dumps(stdin).encode())
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        proc = await asyncio.to_thread(
+            subprocess.run, [str(path)], env=env, input=json.dumps(stdin).encode(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
         raise CniError(f"timed out after {timeout:g}s", plugin=plugin_type, command=command) from None
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
+    out, err = proc.stdout, proc.stderr
     text = out.decode(errors="replace").strip()
     if proc.returncode != 0:
         try:
@@ -293,7 +351,11 @@ async def _restore(lines: list[str]) -> None:
 
 
 async def remove_bridge(name: str) -> bool:
-    """Delete the node bridge the plugins created (they never remove it); False if absent."""
+    """Delete the node bridge the plugins created (they never remove it) and its node masquerade
+    rules; False if the bridge was absent."""
+    lines = masquerade_cleanup_commands(await nat_table(), name)
+    if lines:
+        await _restore(lines)
     code, _, err = await _run("ip", "link", "delete", name, "type", "bridge")
     if code == 0:
         return True
@@ -317,16 +379,24 @@ class CniNetwork:
 
     def __init__(self, *, pod_cidr: str, bridge: str = "kyb0", bin_dir: str = DEFAULT_BIN_DIR,
                  state_dir: str | Path, network_name: str = "kybernetes", cni_version: str = "1.0.0",
-                 ip_masq: bool = True, timeout: float = DEFAULT_TIMEOUT) -> None:
+                 masquerade: str = "plugin", loopback: bool = True,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        if masquerade not in MASQUERADE_MODES:
+            raise ValueError(f"masquerade must be one of {MASQUERADE_MODES}, not {masquerade!r}")
         self.bin_dir = str(bin_dir)
         self.state_dir = Path(state_dir)
         self.network_name = network_name
         self.cni_version = cni_version
         self.timeout = timeout
         self.bridge = bridge
+        self.pod_cidr = pod_cidr
+        self.masquerade = masquerade
+        self.loopback = loopback
+        self._masquerade_ready = False
+        self._masquerade_lock = asyncio.Lock()
         self.conflist = network_config(name=network_name, cni_version=cni_version, bridge=bridge,
                                        pod_cidr=pod_cidr, ipam_dir=str(self.state_dir / "ipam"),
-                                       ip_masq=ip_masq)
+                                       ip_masq=masquerade == "plugin")
 
     # -- the cache of ADD results -------------------------------------------------------------
     def _cache_path(self, sandbox_id: str) -> Path:
@@ -357,20 +427,36 @@ class CniNetwork:
         _check_id(sandbox_id)
         pms = cni_port_mappings(port_mappings)
         try:
-            await self._call("loopback", "ADD", sandbox_id, netns_path, "lo", loopback_config(self.cni_version))
+            if self.loopback:
+                await self._call("loopback", "ADD", sandbox_id, netns_path, "lo", loopback_config(self.cni_version))
+            await self.ensure_masquerade()
             result = await self._add_list(self.conflist, sandbox_id, netns_path, pms)
             ips = pod_ips(result)
             if not ips:
                 raise CniError(f"the network result gives {POD_IFNAME} no address: {json.dumps(result)}")
             entry = {"kind": "cniCacheV1", "containerId": sandbox_id, "ifName": POD_IFNAME,
                      "networkName": self.network_name, "netns": netns_path, "config": self.conflist,
-                     "portMappings": pms, "result": result}
+                     "portMappings": pms, "loopback": self.loopback, "result": result}
             await asyncio.to_thread(self._write_cache, sandbox_id, entry)
         except BaseException:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._del(netns_path, sandbox_id, self.conflist, pms, None))
+                await asyncio.shield(self._del(netns_path, sandbox_id, self.conflist, pms, None,
+                                               loopback=self.loopback))
             raise
         return ips[0]
+
+    async def ensure_masquerade(self) -> None:
+        """Install the node masquerade rules (``masquerade="node"``) once per network object."""
+        if self.masquerade != "node" or self._masquerade_ready:
+            return
+        async with self._masquerade_lock:
+            if self._masquerade_ready:
+                return
+            lines = masquerade_commands(await nat_table(), self.bridge, self.pod_cidr)
+            if lines:
+                log.info("installing the pod masquerade rules for %s (%s)", self.bridge, self.pod_cidr)
+                await _restore(lines)
+            self._masquerade_ready = True
 
     async def teardown(self, netns_path: str, sandbox_id: str) -> None:
         """DEL: release the address and the rules of the sandbox. Safe to repeat, and to call
@@ -381,7 +467,8 @@ class CniNetwork:
         pms = (entry or {}).get("portMappings") or []
         prev = (entry or {}).get("result")
         netns_gone = not netns_path or not await asyncio.to_thread(os.path.exists, netns_path)
-        await self._del("" if netns_gone else netns_path, sandbox_id, conflist, pms, prev)
+        await self._del("" if netns_gone else netns_path, sandbox_id, conflist, pms, prev,
+                        loopback=bool(entry.get("loopback", True)) if entry else self.loopback)
         if netns_gone or entry is None:
             lines = purge_commands(await nat_table(), conflist["name"], sandbox_id)
             if lines:
@@ -434,7 +521,8 @@ class CniNetwork:
             raise CniError("the network configuration produced no result")
         return prev
 
-    async def _del(self, netns: str, sandbox_id: str, conflist: Obj, pms: list[Obj], prev: Obj | None) -> None:
+    async def _del(self, netns: str, sandbox_id: str, conflist: Obj, pms: list[Obj], prev: Obj | None, *,
+                   loopback: bool) -> None:
         errors: list[CniError] = []
         for plugin in reversed(_needed(conflist["plugins"], pms)):
             stdin = plugin_input(conflist, plugin, prev_result=prev, runtime_config={"portMappings": pms})
@@ -442,10 +530,11 @@ class CniNetwork:
                 await self._call(plugin["type"], "DEL", sandbox_id, netns, POD_IFNAME, stdin)
             except CniError as e:
                 errors.append(e)
-        try:
-            await self._call("loopback", "DEL", sandbox_id, netns, "lo", loopback_config(conflist["cniVersion"]))
-        except CniError as e:
-            errors.append(e)
+        if loopback:
+            try:
+                await self._call("loopback", "DEL", sandbox_id, netns, "lo", loopback_config(conflist["cniVersion"]))
+            except CniError as e:
+                errors.append(e)
         if errors:
             raise errors[0]
 

@@ -3,8 +3,8 @@
 Sandbox (``run_sandbox``), under ``<root>/sandboxes/<id>/``:
 
 * ``ns/net``, ``ns/ipc``, ``ns/uts``: new network, IPC and UTS namespaces made persistent by
-  bind mounts (``unshare --net=FILE --ipc=FILE --uts=FILE``); the UTS namespace gets the pod's
-  hostname and the loopback device is brought up. ``hostNetwork`` shares the host's network and
+  bind mounts (``linux.create_namespaces``: one thread unshares and mounts, no program runs); the
+  UTS namespace gets the pod's hostname and the loopback device is brought up. ``hostNetwork`` shares the host's network and
   UTS namespaces, ``hostIPC`` the host's IPC namespace and /dev/shm.
 * ``shm/``: a tmpfs that every container of the pod sees as /dev/shm (with the shared IPC
   namespace, the pod's POSIX and SysV shared memory are both shared, as in Kubernetes).
@@ -30,7 +30,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import stat
@@ -106,10 +105,6 @@ def bounding_caps() -> list[str]:
     return list(oci.ALL_CAPS)
 
 
-def _tool(name: str) -> str:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin") or name
-
-
 class RuncRuntime(ShimRuntime):
     """``base.Runtime`` over runc (see the module docstring)."""
 
@@ -146,21 +141,15 @@ class RuncRuntime(ShimRuntime):
         kinds = ([] if cfg.host_network else ["net", "uts"]) + ([] if cfg.host_ipc else ["ipc"])
         if kinds:
             nsdir = os.path.join(rec.dir, "ns")
-
-            def touch() -> None:
-                os.makedirs(nsdir, exist_ok=True)
-                for k in kinds:
-                    Path(nsdir, k).touch()
-
-            await asyncio.to_thread(touch)
             rec.ns = {k: os.path.join(nsdir, k) for k in kinds}
-            script = []
-            if "uts" in kinds:
-                script.append(f'{_tool("hostname")} "$1"')
-            if "net" in kinds:
-                script.append(f"{_tool('ip')} link set lo up")
-            await run_command(_tool("unshare"), *(f"--{k}={p}" for k, p in rec.ns.items()), "--",
-                              "/bin/sh", "-ec", "; ".join(script) or "true", "sh", cfg.hostname)
+
+            def create() -> None:
+                os.makedirs(nsdir, exist_ok=True)
+                for p in rec.ns.values():
+                    Path(p).touch()
+                linux.create_namespaces(rec.ns, cfg.hostname)
+
+            await asyncio.to_thread(create)
             rec.netns_path = rec.ns.get("net")
         if not cfg.host_ipc:
             shm = os.path.join(rec.dir, "shm")

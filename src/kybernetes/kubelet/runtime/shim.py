@@ -1,6 +1,7 @@
 """The per-container supervisor ("shim"), in the spirit of conmon and containerd-shim.
 
     python -m kybernetes.kubelet.runtime.shim CONTAINER_DIR [--ready-fd N]   (default: stdout)
+    python -m kybernetes.kubelet.runtime.shim --server SOCKET                 (the fork server)
 
 The runtime starts one shim per container start. The shim forks once more and the first process
 exits at once, so the shim is nobody's child but init's (or the nearest sub-reaper's) and lives
@@ -38,6 +39,15 @@ Attach protocol on ``shim.sock``: frames of ``!cI`` (kind, payload length) + pay
 first sends ``H`` with ``stdin=0|1,output=0|1``; then ``I`` (stdin bytes), ``C`` (close stdin),
 ``R`` (``!HH`` columns, rows). The shim sends ``O`` (stdout), ``E`` (stderr) and finally ``X``
 with the text of exit.json. A client that falls more than 8 MiB behind is dropped.
+
+Fork server (``--server SOCKET``): starting a Python interpreter costs ~12 ms of CPU and the
+imports more, on every container start. The runtime therefore keeps one resident server (its
+child, single-threaded, this module already imported) listening on SOCKET: a client connects and
+sends ``CONTAINER_DIR\n``; the server forks, the child forks the shim and exits (the server reaps
+it at once), and the shim answers ``ok <pid>`` / ``error <message>`` on that connection, exactly
+as on ``--ready-fd``. The shim's stderr goes to ``CONTAINER_DIR/shim.log``. The server exits when
+its stdin (a pipe from the runtime) closes, so it never outlives the kubelet; the shims it forked
+do, as shims always do.
 
 The runtime runs a byte-compiled copy (``<root>/bin/shim-*.pyc``, ``python -S FILE``) to skip
 compiling and package imports; ``python -m`` works the same. Only standard-library modules that
@@ -876,10 +886,104 @@ def exec_in_new_session(args: list[str]) -> None:
         os._exit(127)
 
 
+def _become_shim(cdir: str, conn: socket.socket, listener: socket.socket, sel_fd: int) -> None:
+    """In the fork server's child: fork the shim for ``cdir`` (reporting on ``conn``) and exit."""
+    try:
+        listener.close()
+        os.close(sel_fd)   # closes our copy only; the server's epoll set is unchanged
+        if os.fork() > 0:
+            os._exit(0)
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        err = os.open(os.path.join(cdir, SHIM_LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(null, 0)
+        os.dup2(err, 1)
+        os.dup2(err, 2)
+        os.close(null)
+        os.close(err)
+        ready_fd = os.dup(conn.fileno())
+        conn.close()
+        with open(os.path.join(cdir, SPEC_FILE), "rb") as f:
+            spec = marshal.load(f)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        shim = Shim(cdir, spec, ready_fd)
+    except BaseException as e:  # noqa: BLE001 - the child must never return into the server loop
+        try:
+            conn.sendall(f"error shim set-up failed: {e}\n".encode(errors="replace"))
+        except OSError:
+            pass
+        os._exit(1)
+    try:
+        shim.run()
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        shim._ready(f"error shim failed: {e}")
+        os._exit(1)
+    os._exit(0)
+
+
+def serve(sock_path: str) -> None:
+    """The fork server (see the module docstring); returns when stdin reaches end of file."""
+    try:
+        os.unlink(sock_path)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    listener.bind(sock_path)
+    os.chmod(sock_path, 0o600)
+    listener.listen(128)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(0, selectors.EVENT_READ, "stdin")
+    try:
+        while True:
+            for key, _ in sel.select():
+                if key.data == "stdin":
+                    if not os.read(0, 4096):
+                        return
+                    continue
+                try:
+                    conn, _addr = listener.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    try:
+                        line = b""
+                        while not line.endswith(b"\n") and len(line) < 4096:
+                            chunk = conn.recv(4096 - len(line))
+                            if not chunk:
+                                break
+                            line += chunk
+                    except OSError:
+                        continue
+                    cdir = line.decode(errors="replace").strip()
+                    if not cdir.startswith("/") or not os.path.isdir(cdir):
+                        try:
+                            conn.sendall(f"error no container directory {cdir!r}\n".encode())
+                        except OSError:
+                            pass
+                        continue
+                    pid = os.fork()
+                    if pid == 0:
+                        _become_shim(cdir, conn, listener, sel.fileno())
+                    os.waitpid(pid, 0)
+    finally:
+        listener.close()
+        try:
+            os.unlink(sock_path)
+        except OSError:
+            pass
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--exec"] and len(args) >= 3:
         exec_in_new_session(args[1:])
+        return
+    if args[:1] == ["--server"] and len(args) == 2:
+        serve(args[1])
         return
     ready_fd = None
     if "--ready-fd" in args:

@@ -114,6 +114,80 @@ async def launch_shim(cdir: str, *, compiled: str | None = None,
     except TimeoutError:
         raise base.RuntimeError_("timed out waiting for the container to start",
                                  reason="RunContainerError") from None
+    return await _launch_result(line, cdir)
+
+
+class ShimServer:
+    """The shim fork server (``shim.py --server``): a resident child that forks a shim per
+    container start instead of starting a new interpreter each time (see shim.py).
+
+    Started on first use (its pid in ``shim-server.pid`` beside the socket; the shims it forks
+    show its command line in ``ps``); if it cannot be reached (it died, or never started), ``launch`` falls
+    back to ``launch_shim`` and the next call starts a new server. ``close`` ends it (its stdin
+    closes); the shims it forked keep running.
+    """
+
+    def __init__(self, sock_path: str, compiled: str | None) -> None:
+        self.sock_path = sock_path
+        self.compiled = compiled
+        self.proc: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+
+    def _argv(self) -> list[str]:
+        if self.compiled:
+            return [sys.executable, "-S", self.compiled, "--server", self.sock_path]
+        return [sys.executable, "-S", "-m", "kybernetes.kubelet.runtime.shim", "--server", self.sock_path]
+
+    async def _ensure(self) -> None:
+        async with self._lock:
+            if self.proc is not None and self.proc.returncode is None:
+                return
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(os.unlink, self.sock_path)
+            self.proc = await asyncio.create_subprocess_exec(
+                *self._argv(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+                start_new_session=True, cwd="/", env=shim_env())
+            pid_file = os.path.join(os.path.dirname(self.sock_path), "shim-server.pid")
+            await asyncio.to_thread(Path(pid_file).write_text, f"{self.proc.pid}\n")
+            for _ in range(200):       # the socket appears once the module is loaded (~0.1 s)
+                if os.path.exists(self.sock_path) or self.proc.returncode is not None:
+                    break
+                await asyncio.sleep(0.01)
+
+    async def launch(self, cdir: str, *, timeout: float = SHIM_START_TIMEOUT) -> int:
+        """Like ``launch_shim``: the container's pid, or ``RuntimeError_`` with the shim's message."""
+        try:
+            await self._ensure()
+            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.sock_path), 5)
+        except (OSError, TimeoutError) as e:
+            log.warning("shim server unavailable (%s); starting the shim directly", e)
+            return await launch_shim(cdir, compiled=self.compiled, timeout=timeout)
+        try:
+            writer.write(cdir.encode() + b"\n")
+            async with asyncio.timeout(timeout):
+                await writer.drain()
+                line = (await reader.readline()).decode(errors="replace").strip()
+        except TimeoutError:
+            raise base.RuntimeError_("timed out waiting for the container to start",
+                                     reason="RunContainerError") from None
+        finally:
+            writer.close()
+        return await _launch_result(line, cdir)
+
+    async def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def _launch_result(line: str, cdir: str) -> int:
     if line.startswith("ok "):
         return int(line[3:])
     if line.startswith("error "):
@@ -149,7 +223,7 @@ class ShimRuntime:
         self._containers: dict[str, ContainerRecord] = {}
         self._loaded = False
         self._load_lock = asyncio.Lock()
-        self._compiled_shim: str | None = None
+        self._shim_server: ShimServer | None = None
 
     # -- records -------------------------------------------------------------------------------
     async def _load(self) -> None:
@@ -282,9 +356,10 @@ class ShimRuntime:
                     log_max_files=self.log_max_files, stdin=rec.config.stdin,
                     stdin_once=rec.config.stdin_once, tty=rec.config.tty)
         await asyncio.to_thread(write_shim_spec, rec.dir, spec)
-        if self._compiled_shim is None:
-            self._compiled_shim = await asyncio.to_thread(compile_shim, str(self.root / "bin")) or ""
-        await launch_shim(rec.dir, compiled=self._compiled_shim or None)
+        if self._shim_server is None:
+            compiled = await asyncio.to_thread(compile_shim, str(self.root / "bin"))
+            self._shim_server = ShimServer(str(self.root / "shim-server.sock"), compiled)
+        await self._shim_server.launch(rec.dir)
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         """SIGTERM, wait up to ``grace_seconds``, then SIGKILL. No-op unless running."""
@@ -462,7 +537,9 @@ class ShimRuntime:
         """Called after a window-size change of an exec's pty."""
 
     async def close(self) -> None:
-        """Nothing to release: containers and their shims keep running without us."""
+        """End the shim fork server; containers and their shims keep running without us."""
+        if self._shim_server is not None:
+            await self._shim_server.close()
 
     # -- hooks ---------------------------------------------------------------------------------
     async def _adopt(self, sandboxes: list[SandboxRecord]) -> None:
