@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..api import meta as m
 from ..api.quantity import int_value, milli_value
-from ..client.errors import Conflict, NotFound
+from ..client.errors import Conflict, Forbidden, NotFound
 from ..client.resources import PODS
 from . import podfiles
 from .actions import (
@@ -774,10 +774,15 @@ class PodSyncer:
             self._cleaned.discard(uid)
             return
         md = pod.get("metadata") or {}
-        if md.get("deletionTimestamp") and not kl.is_static(pod):
+        # the final delete; not again once the informer saw the pod go (the Node authorizer
+        # forbids touching a pod that is no longer bound to us, where the API would say 404)
+        if md.get("deletionTimestamp") and not kl.is_static(pod) and kl.pod_exists(uid):
             try:
                 await kl.client.delete(PODS, m.name_of(pod), m.namespace_of(pod), grace_period_seconds=0,
                                        preconditions={"uid": uid})
                 kl.deletes += 1
             except (NotFound, Conflict):
                 pass
+            except Forbidden:
+                if kl.pod_exists(uid):
+                    raise
