@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--controllers", default="*", help="controllers to run: '*', names, '-name' to disable (default '*')")
     cm.add_argument("--leader-elect", default="true", choices=("true", "false"), help="use leader election (default true)")
     cm.add_argument("--root-ca-file", default=None, help="cluster CA published as kube-root-ca.crt in every namespace")
+    cm.add_argument("--service-account-private-key-file", default=None, metavar="FILE",
+                    help="key that signs the legacy tokens of kubernetes.io/service-account-token Secrets "
+                         "(without it, such Secrets are not filled)")
     cm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     kl = sub.add_parser("kubelet", help="run a node agent",
                         description="Run the node agent. --runtime fake simulates nodes whose pods go Running "
@@ -266,7 +269,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     verbose = ["-v"] if args.verbose else []
     cm_kc = component_kubeconfig(data_dir, "controller-manager", "system:kube-controller-manager", [], url)
     components.append(Component("controller-manager", me + [
-        "controller-manager", "--kubeconfig", str(cm_kc), "--root-ca-file", str(data_dir / "pki" / "ca.crt"), *verbose]))
+        "controller-manager", "--kubeconfig", str(cm_kc), "--root-ca-file", str(data_dir / "pki" / "ca.crt"),
+        "--service-account-private-key-file", str(data_dir / "pki" / "sa.key"), *verbose]))
     sched_kc = component_kubeconfig(data_dir, "scheduler", "system:kube-scheduler", [], url)
     components.append(Component("scheduler", me + ["scheduler", "--kubeconfig", str(sched_kc), *verbose]))
     if args.runtime in ("runc", "process"):
@@ -361,8 +365,12 @@ def main(argv: list[str] | None = None) -> int:
             from ..controllers.manager import run_manager
 
             ca = Path(args.root_ca_file).read_bytes() if args.root_ca_file else b""
+            options: dict[str, Any] = {}
+            if args.service_account_private_key_file:
+                options["service_account_private_key"] = Path(args.service_account_private_key_file).read_bytes()
             return _run_async(run_manager(args.kubeconfig, controllers=args.controllers,
-                                          leader_elect=args.leader_elect == "true", cluster_ca=ca))
+                                          leader_elect=args.leader_elect == "true", cluster_ca=ca,
+                                          options=options))
     except CliError as e:
         print(f"kyb: error: {e}", file=sys.stderr)
         return 1

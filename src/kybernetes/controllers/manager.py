@@ -33,6 +33,7 @@ CONTROLLERS: tuple[str, ...] = (
     "endpoints", "endpointslice", "nodelifecycle", "nodeipam",
     "job", "cronjob", "ttlafterfinished", "daemonset", "statefulset",
     "disruption", "podgc", "resourcequota", "persistentvolume", "localpath", "hpa",
+    "satokens",
 )
 
 
@@ -73,7 +74,8 @@ def select(modules: list[ModuleType], wanted: str) -> list[ModuleType]:
 
 async def run_controllers(ctx: ControllerContext, modules: list[ModuleType]) -> None:
     """Start the informers and every controller; return only by cancellation."""
-    controllers = [mod.new(ctx) for mod in modules]
+    # ``new`` may return None: the controller lacks what it needs (e.g. a key) and says so itself
+    controllers = [c for c in (mod.new(ctx) for mod in modules) if c is not None]
     async with Supervisor("controller-manager", logger=log) as sup:
         sup.start(ctx.factory.run(), name="informers")
         sup.start(ctx.recorder.run(), name="events")
