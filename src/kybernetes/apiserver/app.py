@@ -44,6 +44,10 @@ VERSION = {
 }
 USER_KEY = web.RequestKey("user", dict)
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz")
+# what --anonymous-auth opens to requests without credentials (upstream's configurable anonymous
+# endpoints); the health checks above need no credentials at all
+ANONYMOUS_PATHS = frozenset({"/version", "/version/"})
+ANONYMOUS_USER = {"name": "system:anonymous", "groups": ["system:unauthenticated"]}
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 _UNKNOWN = object()
@@ -56,7 +60,9 @@ class ServerConfig:
     advertise_address: str | None = None
     ssl_context: ssl.SSLContext | None = None
     kubelet_client: Any = None            # a kubeletclient.KubeletClient (pods/log, exec, attach, portforward)
-    anonymous_auth: bool = False          # True only for plain-HTTP test servers
+    anonymous_auth: bool = False          # True only for plain-HTTP test servers (anonymous = admin)
+    anonymous_public: bool = False        # --anonymous-auth: requests without credentials to
+                                          # ANONYMOUS_PATHS act as system:anonymous (RBAC decides)
     compaction_interval: float = 300.0
     extra: dict[str, Any] = field(default_factory=dict)
     service_accounts: TokenOptions = field(default_factory=TokenOptions)  # issuer, keys, admission
@@ -314,6 +320,9 @@ class ApiServer:
                 if user is None:  # no client certificate: a service-account bearer token?
                     info = await self.authn.authenticate_request(request)
                     user = info.as_dict() if info is not None else None
+                if (user is None and self.config.anonymous_public and path in ANONYMOUS_PATHS
+                        and not request.headers.get("Authorization")):
+                    user = dict(ANONYMOUS_USER)
                 if user is None:
                     raise errors.unauthorized()
                 request[USER_KEY] = user

@@ -210,6 +210,7 @@ async def run_apiserver(args: argparse.Namespace) -> None:
         service_accounts=TokenOptions(
             issuers=tuple(args.service_account_issuer or (DEFAULT_ISSUER,)),
             signing_key_file=str(pki.sa_key), key_files=(str(pki.sa_pub),), require_service_account=True),
+        anonymous_public=args.anonymous_auth,
     )
     config.encryption, config.audit = encryption, audit
     server = ApiServer(store, config)

@@ -32,7 +32,11 @@ ROTATE_ATTEMPTS = 5
 # ----------------------------------------------------------------------------------------------
 # server flags
 def add_server_security_args(p: argparse.ArgumentParser) -> None:
-    """``--encryption-provider-config`` and the ``--audit-*`` flags (kyb apiserver, kyb up)."""
+    """``--anonymous-auth``, ``--encryption-provider-config`` and the ``--audit-*`` flags (kyb
+    apiserver, kyb up)."""
+    p.add_argument("--anonymous-auth", action="store_true",
+                   help="serve /version to requests without credentials, as system:anonymous "
+                        "(/healthz, /livez and /readyz never need credentials; everything else does)")
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are "
                         "encrypted at rest, with which providers and keys")
@@ -53,7 +57,7 @@ def add_server_security_args(p: argparse.ArgumentParser) -> None:
 
 def server_security_passthrough(args: argparse.Namespace) -> list[str]:
     """The same flags for a child ``kyb apiserver`` (``kyb up``), with absolute paths."""
-    out: list[str] = []
+    out: list[str] = ["--anonymous-auth"] if args.anonymous_auth else []
     for flag, value in (("--encryption-provider-config", args.encryption_provider_config),
                         ("--audit-policy-file", args.audit_policy_file)):
         if value:
