@@ -137,3 +137,27 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def test_configmap_update_reaches_mounted_file(process_cluster: NodeCluster, ns: str) -> None:
+    c = process_cluster
+    c.kubectl("create", "configmap", "cfg", "-n", ns, "--from-literal", "greeting=hello")
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: cm}}
+spec:
+  containers:
+  - name: main
+    image: {c.image}
+    command: [sleep, "3600"]
+    volumeMounts: [{{name: cfg, mountPath: /etc/cfg}}]
+  volumes: [{{name: cfg, configMap: {{name: cfg}}}}]
+"""
+    c.kubectl("apply", "-n", ns, "-f", "-", input=manifest)
+    c.wait_phase(ns, "cm", "Running", timeout=60)
+    # the process runtime: volumes are links in the container's stand-in root (its working dir)
+    assert c.kubectl("exec", "cm", "-n", ns, "--", "cat", "etc/cfg/greeting").stdout == "hello"
+    c.kubectl("patch", "configmap", "cfg", "-n", ns, "-p", '{"data":{"greeting":"bonjour"}}')
+    wait_until("the new value in the file", lambda: c.kubectl(
+        "exec", "cm", "-n", ns, "--", "cat", "etc/cfg/greeting").stdout == "bonjour", timeout=90, interval=2)
