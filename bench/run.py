@@ -313,9 +313,16 @@ class Server:
                 try:
                     [c] = await connect_all(self.url, self.kubeconfig, 1)
                     status, _ = await c.request("GET", "/readyz")
-                    c.close()
                     if status == 200:
+                        # pods need their ServiceAccount (admission); no controller manager runs here
+                        sa = orjson.dumps({"apiVersion": "v1", "kind": "ServiceAccount",
+                                           "metadata": {"name": "default"}})
+                        status, body = await c.request("POST", "/api/v1/namespaces/default/serviceaccounts", sa)
+                        c.close()
+                        if status not in (201, 409):
+                            raise RuntimeError(f"cannot create the default ServiceAccount: {status} {body!r}")
                         return
+                    c.close()
                 except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
                     pass
             await asyncio.sleep(0.2)

@@ -131,7 +131,7 @@ async def test_pagination_stays_consistent_under_concurrent_writes(store: Store,
             if i % 10 == 0:
                 await store.create(f"{ns}k{i:03d}x", b"inserted")
 
-    page = await store.list(ns, limit=7)
+    page = await store.list(ns, limit=7, count_remaining=True)
     revision, seen = page.revision, list(page.items)
     assert page.more and page.remaining == 40 - 7
     writer = asyncio.ensure_future(churn())

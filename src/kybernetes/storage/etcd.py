@@ -240,7 +240,8 @@ class EtcdStore:
         return to_kv(resp.kvs[0]) if resp.kvs else None
 
     async def list(
-        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str | None = None
+        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str | None = None,
+        count_remaining: bool = False,
     ) -> ListResult:
         p = prefix.encode()
         start = p if start_after is None or start_after < prefix else start_after.encode() + b"\0"
@@ -248,7 +249,7 @@ class EtcdStore:
         resp = await self._call("Range", req, revision)
         items = [to_kv(kv) for kv in resp.kvs]
         rev = revision or resp.header.revision
-        return ListResult(items, rev, bool(resp.more), resp.count - len(items))
+        return ListResult(items, rev, bool(resp.more), resp.count - len(items) if count_remaining else None)
 
     async def count(self, prefix: str) -> int:
         p = prefix.encode()

@@ -59,7 +59,7 @@ class ListResult:
     items: list[KeyValue]
     revision: int          # the snapshot revision the list was read at
     more: bool             # True when ``limit`` cut the list short
-    remaining: int | None = None  # keys after this page, when cheaply known
+    remaining: int | None = None  # keys after this page, when asked for (``count_remaining``)
 
 
 class Store(Protocol):
@@ -76,7 +76,10 @@ class Store(Protocol):
         revision: int = 0,
         limit: int = 0,
         start_after: str | None = None,
+        count_remaining: bool = False,
     ) -> ListResult: ...
+    # ``count_remaining``: fill ``ListResult.remaining`` for a cut-short page (SQLite must count
+    # the rest of the range for it, etcd gets it free); None when not asked.
 
     async def count(self, prefix: str) -> int: ...
 

@@ -52,7 +52,8 @@ class MemoryStore:
         return self._state_at(revision).get(key)
 
     async def list(
-        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str | None = None
+        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str | None = None,
+        count_remaining: bool = False,
     ) -> ListResult:
         if revision > self._rev:
             raise FutureRevisionError(revision, self._rev)
@@ -61,7 +62,8 @@ class MemoryStore:
         keys = sorted(k for k in state if k.startswith(prefix) and (start_after is None or k > start_after))
         more = bool(limit) and len(keys) > limit
         page = keys[:limit] if limit else keys
-        return ListResult([state[k] for k in page], rev, more, len(keys) - len(page) if more else 0)
+        remaining = (len(keys) - len(page) if more else 0) if count_remaining else None
+        return ListResult([state[k] for k in page], rev, more, remaining)
 
     async def count(self, prefix: str) -> int:
         return sum(1 for k in self._current if k.startswith(prefix))

@@ -481,7 +481,8 @@ class SqliteStore:
 
     @classmethod
     def _r_list(
-        cls, conn: sqlite3.Connection, prefix: str, revision: int, limit: int, start_after: str | None
+        cls, conn: sqlite3.Connection, prefix: str, revision: int, limit: int, start_after: str | None,
+        count_remaining: bool = False,
     ) -> ListResult:
         rev = cls._snapshot_rev(conn, revision)
         want = limit + 1 if limit else 0  # one extra row tells whether there are more
@@ -506,8 +507,8 @@ class SqliteStore:
         more = bool(limit) and len(rows) > limit
         rows = rows[:limit] if more else rows
         items = [KeyValue(r[1], r[3], r[0], r[2]) for r in rows]
-        remaining = 0
-        if more:
+        remaining: int | None = 0 if count_remaining else None
+        if more and count_remaining:  # a GROUP BY over the rest of the range: only when asked
             where2, args2 = _range_sql(prefix, items[-1].key)
             remaining = conn.execute(
                 f"SELECT COUNT(*) FROM kine k JOIN (SELECT MAX(id) AS mid FROM kine WHERE {where2}"
@@ -559,9 +560,10 @@ class SqliteStore:
         return await self._read(self._r_get, key, revision)
 
     async def list(
-        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str | None = None
+        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str | None = None,
+        count_remaining: bool = False,
     ) -> ListResult:
-        return await self._read(self._r_list, prefix, revision, limit, start_after)
+        return await self._read(self._r_list, prefix, revision, limit, start_after, count_remaining)
 
     async def count(self, prefix: str) -> int:
         return await self._read(self._r_count, prefix)

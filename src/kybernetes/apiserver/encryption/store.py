@@ -150,8 +150,9 @@ class EncryptingStore:
         return self.decrypt(kv) if kv is not None else None
 
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0,
-                   start_after: str | None = None) -> ListResult:
-        res = await self.inner.list(prefix, revision=revision, limit=limit, start_after=start_after)
+                   start_after: str | None = None, count_remaining: bool = False) -> ListResult:
+        res = await self.inner.list(prefix, revision=revision, limit=limit, start_after=start_after,
+                                    count_remaining=count_remaining)
         return ListResult([self.decrypt(kv) for kv in res.items], res.revision, res.more, res.remaining)
 
     async def count(self, prefix: str) -> int:
