@@ -299,7 +299,7 @@ class Server:
         if etcd_endpoints:
             args += ["--etcd-servers", etcd_endpoints]
         self.log = open(self.dir / "apiserver.log", "wb")
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.kubeconfig = str(self.dir / "admin.kubeconfig")
         self.url = f"https://127.0.0.1:{self.port}"
