@@ -36,3 +36,14 @@ async def running_tasks(*coros: Awaitable[Any]) -> AsyncIterator[None]:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+
+
+async def exists(client: Any, res: Any, name: str, namespace: str | None = None) -> bool:
+    """Whether ``client.get(res, name, namespace)`` finds the object (NotFound: False)."""
+    from kybernetes.client.errors import NotFound
+
+    try:
+        await client.get(res, name, namespace)
+    except NotFound:
+        return False
+    return True

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from kybernetes.client import EventRecorder, InformerFactory
-from kybernetes.client.resources import NODES, PODS
+from kybernetes.client.resources import NODES, PODS, STORAGECLASSES
+from kybernetes.controllers import localpath, persistentvolume
+from kybernetes.controllers.manager import ControllerContext
 from kybernetes.client.rest import ApiClient, RetryPolicy
 from kybernetes.controllers.daemonset import DaemonSetController
 from kybernetes.controllers.statefulset import StatefulSetController
@@ -90,8 +92,13 @@ async def cluster(client: ApiClient) -> AsyncIterator[Cluster]:
     recorder = EventRecorder(client, "controller-manager")
     ds = DaemonSetController(client, factory=factory, recorder=recorder)
     sts = StatefulSetController(client, factory=factory, recorder=recorder)
+    # claims need what a cluster has: the default StorageClass, its provisioner and the binder
+    # (the scheduler keeps pods whose claims cannot bind Pending, as upstream)
+    ctx = ControllerContext(client=client, factory=factory, recorder=recorder)
+    binder, provisioner = persistentvolume.new(ctx), localpath.new(ctx)
     async with _running(kubelet.run(), run_with_client(client, leader_elect=False), factory.run(),
-                        recorder.run(), ds.run(), sts.run()):
+                        recorder.run(), ds.run(), sts.run(), binder.run(), provisioner.run()):
         await asyncio.wait_for(kubelet.registered.wait(), 10)
         await wait_for(lambda: ds.wait_for_sync(0.01))
+        await wait_for(lambda: harness.exists(client, STORAGECLASSES, localpath.CLASS_NAME))
         yield Cluster(client, kubelet)

@@ -14,25 +14,16 @@ from typing import Any
 import pytest
 
 from kybernetes.client import EventRecorder, InformerFactory
-from kybernetes.client import NotFound
-from kybernetes.client.resources import EVENTS, STORAGECLASSES, Resource
+from kybernetes.client.resources import EVENTS, STORAGECLASSES
 from kybernetes.client.rest import ApiClient, RetryPolicy
 from kybernetes.controllers.localpath import LocalPathProvisioner
 from kybernetes.controllers.persistentvolume import PersistentVolumeBinder
 from kybernetes.kubelet.fake import FakeKubelet, fake_node_configs
 from kybernetes.scheduler.main import run_with_client
-from tests.harness import wait_for  # noqa: F401 - shared by this suite's tests
+from tests.harness import exists, wait_for  # noqa: F401 - shared by this suite's tests
 from tests.harness import running_tasks as running  # noqa: F401 - shared by this suite's tests
 
 Obj = dict[str, Any]
-
-
-async def _exists(client: ApiClient, res: Resource, name: str) -> bool:
-    try:
-        await client.get(res, name)
-    except NotFound:
-        return False
-    return True
 
 
 async def events_for(client: ApiClient, name: str, ns: str = "default") -> list[Obj]:
@@ -78,5 +69,5 @@ async def storage_cluster(client: ApiClient) -> AsyncIterator[StorageCluster]:
                        recorder.run(), binder.run(), prov.run()):
         await asyncio.wait_for(kubelet.registered.wait(), 10)
         await wait_for(lambda: prov.wait_for_sync(0.01))
-        await wait_for(lambda: _exists(client, STORAGECLASSES, "local-path"), what="local-path class")
+        await wait_for(lambda: exists(client, STORAGECLASSES, "local-path"), what="local-path class")
         yield StorageCluster(client, binder, prov)

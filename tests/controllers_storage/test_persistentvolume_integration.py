@@ -12,7 +12,7 @@ from kybernetes.client.rest import ApiClient
 from kybernetes.controllers.persistentvolume import ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, ANN_SELECTED_NODE
 
 from .builders import container, pod, pv, pvc, storage_class
-from .conftest import StorageCluster, events_for, wait_for
+from .conftest import StorageCluster, events_for, exists, wait_for
 
 pytestmark = pytest.mark.integration
 Obj = dict[str, Any]
@@ -161,11 +161,7 @@ async def _is(c: ApiClient, res: Any, name: str, want: str, ns: str | None = Non
 
 
 async def _gone(c: ApiClient, res: Any, name: str) -> bool:
-    try:
-        await c.get(res, name)
-    except NotFound:
-        return True
-    return False
+    return not await exists(c, res, name)
 
 
 async def _all_available(c: ApiClient, n: int) -> bool:

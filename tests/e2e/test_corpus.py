@@ -28,6 +28,8 @@ PREREQS: dict[str, list[tuple[str, ...]]] = {
     "pods/storage/pv-pod.yaml": [("apply", "-f", "pods/storage/pv-volume.yaml"),
                                  ("apply", "-f", "pods/storage/pv-claim.yaml")],
     "secret/serviceaccount-token-secret.yaml": [("create", "serviceaccount", "sa-name")],
+    # "provide a StorageClass": ours, provisioned by the local-path provisioner
+    "controllers/statefulset.yaml": [("apply-storageclass", "my-storage-class")],
 }
 
 # manifests whose pods must stay Pending on unlabelled simulated nodes, and the scheduler's reason
@@ -36,6 +38,8 @@ PENDING = {
     "pods/pod-nginx-required-affinity.yaml": "node(s) didn't match Pod's node affinity/selector",
     "pods/pod-with-pod-affinity.yaml": "node(s) didn't match pod affinity rules",     # no such pods
     "pods/pod-with-scheduling-gates.yaml": "",                                          # gated: not tried
+    # its StorageClass "fast" names minikube's provisioner, which no cluster but minikube has
+    "application/cassandra/cassandra-statefulset.yaml": "pod has unbound immediate PersistentVolumeClaims",
 }
 
 
@@ -86,6 +90,10 @@ def test_manifest_applies(cluster: Cluster, path: Path, tmp_path: Path) -> None:
                 if d.get("kind") == "PersistentVolume":
                     d["metadata"]["name"] += "-" + ns
             cluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(pre))
+        elif step[0] == "apply-storageclass":
+            cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump({
+                "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": step[1]},
+                "provisioner": "kybernetes.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"}))
         else:
             cluster.kubectl(*step, "-n", ns)
     out = cluster.kubectl("apply", "-n", ns, "-f", str(f)).stdout
@@ -99,8 +107,8 @@ def test_manifest_applies(cluster: Cluster, path: Path, tmp_path: Path) -> None:
     while True:
         items = cluster.kjson("get", "-n", ns, "-f", str(f))
         items = items.get("items", [items])
-        if rel in PENDING:
-            pods = [o for o in items if o.get("kind") == "Pod"]
+        if rel in PENDING:  # the namespace's pods (the file's own, or its workloads')
+            pods = cluster.kjson("get", "pods", "-n", ns)["items"]
             assert pods and all((o.get("status") or {}).get("phase") == "Pending" for o in pods), pods
             if all(PENDING[rel] in pending_reason(o) for o in pods):
                 return

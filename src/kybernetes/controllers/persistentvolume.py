@@ -27,10 +27,11 @@ Released, then the reclaim policy: ``Retain`` keeps it Released, ``Delete`` dele
 
 Differences from upstream, by design:
 * **selected-node**: upstream the scheduler's VolumeBinding plugin picks PVs for a pod's node and
-  writes ``volume.kubernetes.io/selected-node``. We have no such plugin, so this controller watches
-  pods: once a pod using a WaitForFirstConsumer claim is bound to a node, the claim gets that
-  annotation here and binding/provisioning proceeds. The scheduler therefore does not take PV node
-  affinity into account when it places the first consumer.
+  writes ``volume.kubernetes.io/selected-node``. Ours only checks claims (they exist, immediate ones
+  are bound, bound volumes' node affinity matches the node), so this controller watches pods: once
+  a pod using a WaitForFirstConsumer claim is bound to a node, the claim gets that annotation here
+  and binding/provisioning proceeds. The node affinity of *unbound* matching PVs is therefore not
+  taken into account when the first consumer is placed.
 * **Delete reclaim**: there are no in-tree volume plugins; the PV *object* is deleted. Data on the
   node (a local-path directory) is left for the node side to remove.
 * The default class is not guessed here: a claim without a class only matches PVs without a class

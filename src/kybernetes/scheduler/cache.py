@@ -15,6 +15,7 @@ touched by later updates (upstream ``backend/cache`` + ``snapshot.go``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from kybernetes.scheduler.framework.types import NodeInfo, Obj, PodInfo, Snapshot, pod_key
 
@@ -29,6 +30,7 @@ class Cache:
         self._last_snapshot: Snapshot | None = None
         self.namespace_labels: dict[str, Mapping[str, str]] = {}
         self.pdbs: dict[str, Obj] = {}
+        self.volumes: Any = None   # plugins.volume_binding.VolumeListers once informers run
 
     # -- nodes -------------------------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class Cache:
         snap._membership = self._membership  # type: ignore[attr-defined]
         snap.namespace_labels = self.namespace_labels
         snap.pdbs = list(self.pdbs.values())
+        snap.volumes = self.volumes  # type: ignore[attr-defined]
         return snap
 
     def _patch(self, snap: Snapshot) -> None:

@@ -1,5 +1,6 @@
 """Plugin name -> factory, and the default profile (which plugins run, with what score weight)
-as data, matching upstream's v1 defaults for 1.32 (storage and DRA plugins are not here)."""
+as data, matching upstream's v1 defaults for 1.32 (of the storage plugins only VolumeBinding, and
+no DRA)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from kybernetes.scheduler.plugins import (
     pod_topology_spread,
     scheduling_gates,
     taint_toleration,
+    volume_binding,
 )
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
@@ -39,6 +41,7 @@ REGISTRY: dict[str, Factory] = {
     inter_pod_affinity.NAME: inter_pod_affinity.new,
     default_preemption.NAME: default_preemption.new,
     balanced_allocation.NAME: balanced_allocation.new,
+    volume_binding.NAME: volume_binding.new,
 }
 
 # Upstream order (filters run in this order) and score weights.
@@ -50,6 +53,7 @@ DEFAULT_PLUGINS: tuple[PluginConfig, ...] = (
     PluginConfig(node_affinity.NAME, 2),
     PluginConfig(node_ports.NAME, 0),
     PluginConfig(node_resources_fit.NAME, 1),
+    PluginConfig(volume_binding.NAME, 0),
     PluginConfig(pod_topology_spread.NAME, 2),
     PluginConfig(inter_pod_affinity.NAME, 2),
     PluginConfig(default_preemption.NAME, 0),

@@ -38,9 +38,12 @@ from ..client.keys import DeletedFinalStateUnknown, key_of, tombstone_object
 from ..client.resources import (
     NAMESPACES,
     NODES,
+    PERSISTENTVOLUMECLAIMS,
+    PERSISTENTVOLUMES,
     PODDISRUPTIONBUDGETS,
     PODS,
     PRIORITYCLASSES,
+    STORAGECLASSES,
 )
 from ..client.rest import ApiClient
 from ..util.clock import Clock, RealClock, TimerHandle
@@ -48,6 +51,8 @@ from .cache import Cache
 from .framework.interfaces import ASSIGNED_POD, NODE, ActionType, ClusterEvent
 from .framework.runtime import FitError, Framework, SchedulingError
 from .framework.types import Obj, PodInfo, Resource, Snapshot, compute_pod_requests, pod_key
+from .plugins import volume_binding
+from .plugins.volume_binding import VolumeListers
 from .queue import QueuedPodInfo, SchedulingQueue, backoff_duration
 from .registry import new_framework
 
@@ -381,6 +386,16 @@ class Scheduler:
                                              self._on_node_delete)
         informers["pods"].add_event_handler(self._on_pod_add, self._on_pod_update,
                                             self._on_pod_delete)
+        claims, volumes, classes = informers["pvcs"], informers["pvs"], informers["storageclasses"]
+        self.cache.volumes = VolumeListers(
+            claim=lambda ns, name: claims.lister().get(name, ns),
+            volume=lambda name: volumes.lister().get(name),
+            storage_class=lambda name: classes.lister().get(name))
+        for inf, resource in ((claims, volume_binding.PVC), (volumes, volume_binding.PV),
+                              (classes, volume_binding.STORAGE_CLASS)):
+            inf.add_event_handler(
+                lambda _o, r=resource: self._cluster_event(r, ActionType.ADD),
+                lambda _old, _new, r=resource: self._cluster_event(r, ActionType.UPDATE), None)
 
     # -- the scheduling cycle (synchronous: the cache cannot change under it) ------------------
 
@@ -570,6 +585,9 @@ class Scheduler:
             "pdbs": self.factory.informer(PODDISRUPTIONBUDGETS),
             "nodes": self.factory.informer(NODES),
             "pods": self.factory.informer(PODS),
+            "pvcs": self.factory.informer(PERSISTENTVOLUMECLAIMS),
+            "pvs": self.factory.informer(PERSISTENTVOLUMES),
+            "storageclasses": self.factory.informer(STORAGECLASSES),
         }
         self._pods = informers["pods"]
         try:
