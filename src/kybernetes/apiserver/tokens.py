@@ -270,6 +270,7 @@ async def issue_token(server: "ApiServer", namespace: str, name: str, body: Any)
     pod = secret = node = None
     if spec.bound is not None:
         pod, secret, node = await _bound_object(server, namespace, name, spec.bound)
+    await _node_restriction(server, namespace, name, spec.bound)
     plan = plan_expiration(spec.expiration_seconds, max_seconds=svc.options.max_expiration_seconds,
                            extend=svc.options.extend_expiration, pod_bound=pod is not None,
                            audiences=audiences, api_audiences=svc.audiences)
@@ -293,6 +294,23 @@ async def issue_token(server: "ApiServer", namespace: str, name: str, body: Any)
         "status": {"token": token, "expirationTimestamp": _rfc3339(int(now) + plan.spec_seconds)},
     }
     return out, [plan.warning] if plan.warning else []
+
+
+async def _node_restriction(server: "ApiServer", namespace: str, sa_name: str, bound: "BoundRef | None") -> None:
+    """NodeRestriction for TokenRequests: a kubelet gets tokens only for pods on its node."""
+    from .admission.chain import request_user, user_info
+    from .admission.noderestriction import node_name_of, token_request_problem
+
+    node = node_name_of(user_info(request_user.get()))
+    if node is None:
+        return
+    pod_node = None
+    if bound is not None and bound.kind == "Pod":
+        pod_node = ((await _get(server, "pods", namespace, bound.name)).get("spec") or {}).get("nodeName")
+    problem = token_request_problem(node, bound.kind if bound is not None else None, pod_node)
+    if problem:
+        raise errors.StatusError(403, "Forbidden", f'serviceaccounts "{sa_name}" is forbidden: {problem}',
+                                 {"name": sa_name, "kind": "serviceaccounts"})
 
 
 async def _get(server: "ApiServer", plural: str, namespace: str, name: str) -> Obj:

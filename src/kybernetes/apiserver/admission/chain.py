@@ -16,7 +16,8 @@ Order (kube-apiserver's recommended order, built-ins that live elsewhere in pare
     mutating:   NamespaceLifecycle, LimitRanger, (ServiceAccount, DefaultTolerationSeconds,
                 DefaultStorageClass: applied by ``ApiStore.create`` just before), Priority,
                 MutatingAdmissionWebhook
-    validating: LimitRanger, PodSecurity, Priority, ValidatingAdmissionWebhook, ResourceQuota
+    validating: LimitRanger, PodSecurity, Priority, NodeRestriction, ValidatingAdmissionWebhook,
+                ResourceQuota
 
 The requesting user reaches the chain through :data:`request_user`, a context variable the HTTP
 middleware sets after authentication (requests without one, e.g. the server's own bootstrap
@@ -185,6 +186,7 @@ class AdmissionChain:
         from .cache import PrefixCache
         from .limitranger import LimitRanger
         from .namespace_lifecycle import NamespaceLifecycle
+        from .noderestriction import NodeRestriction
         from .podsecurity import PodSecurity
         from .priority import Priority
         from .resourcequota import ResourceQuota
@@ -210,6 +212,7 @@ class AdmissionChain:
             Priority(api, caches[("scheduling.k8s.io", "priorityclasses")]),
             MutatingAdmissionWebhook(api, caches[(arg, "mutatingwebhookconfigurations")], client),
             PodSecurity(api),
+            NodeRestriction(api),
             ValidatingAdmissionWebhook(api, caches[(arg, "validatingwebhookconfigurations")], client),
             ResourceQuota(api, caches[("", "resourcequotas")]),
         ])
