@@ -29,3 +29,6 @@ async def api(tmp_path: Path) -> AsyncIterator[ApiClient]:
             except BaseException:  # noqa: BLE001 - the server task ends cancelled
                 pass
             await store.close()
+
+
+from tests.e2e.conftest import cluster  # noqa: E402,F401 - `kyb token` is tested against kyb up

@@ -23,6 +23,9 @@ existence lookups go through :class:`LiveObjects`, a point-read cache that the w
 invalidates key by key, so a steady stream of requests does no store reads at all while a
 deleted pod's token stops working as soon as the deletion reaches the watch cache.
 
+A token of the form ``<6>.<16>`` lower-case alphanumerics is a *bootstrap token* instead
+(``bootstraptoken.py``): its ``kube-system/bootstrap-token-<id>`` Secret, read fresh, decides.
+
 The result is a :class:`UserInfo` (kept on the request under ``USER_INFO_KEY``; its dict form
 under the app's ``USER_KEY``) so an authorizer can be added later without touching this module.
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime as dt
 import hmac
 import logging
 from collections.abc import Callable, Mapping
@@ -287,7 +291,23 @@ class TokenAuthenticator:
         self._verified[token] = claims
         return claims
 
+    async def _bootstrap(self, token_id: str, token_secret: str) -> UserInfo | None:
+        """A bootstrap token (``<id>.<secret>``): its Secret in kube-system decides (read fresh:
+        these tokens are rare and short-lived, and a deleted one must stop working at once)."""
+        from . import bootstraptoken as bt
+
+        kv = await self.objects.store.get(self._keyfn["secrets"](bt.NAMESPACE, bt.secret_name(token_id)))
+        secret = decode_value(kv.value, kv.mod_revision) if kv is not None else None
+        now = dt.datetime.fromtimestamp((self._clock or self.tokens.clock)(), dt.UTC)
+        found = bt.identity(secret, token_id, token_secret, now)
+        return UserInfo(name=found[0], groups=tuple(found[1])) if found else None
+
     async def _authenticate(self, token: str) -> UserInfo | None:
+        from .bootstraptoken import parse_token
+
+        parsed = parse_token(token)
+        if parsed is not None:
+            return await self._bootstrap(*parsed)
         if not self.tokens.loaded:
             await self.tokens.load()
         claims = self.verify(token)

@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .secrets import add_parser as add_secrets_parser
 
     add_secrets_parser(sub, DEFAULT_DATA_DIR)
+    from .token import add_parser as add_token_parser
+
+    add_token_parser(sub, DEFAULT_DATA_DIR)
     return parser
 
 
@@ -338,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             from .secrets import run as run_secrets
 
             return run_secrets(args)
+        if args.command == "token":
+            from .token import run as run_token
+
+            return run_token(args)
         if args.command == "kubelet" and args.runtime != "fake":
             from ..kubelet.main import KubeletOptions, run_kubelet
 

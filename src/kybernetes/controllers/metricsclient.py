@@ -16,7 +16,6 @@ sample; for a ContainerResource metric every pod must report the container. Erro
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +24,7 @@ from ..api.meta import parse_time
 from ..api.quantity import milli_value
 from ..client.errors import ApiError, NotFound, TransportError
 from ..client.resources import Resource
+from ..util.duration import parse_seconds
 from .hpa_calc import MetricSample, PodMetric
 
 if TYPE_CHECKING:
@@ -48,25 +48,11 @@ class MetricsClient(Protocol):
         ...
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(text: Any) -> float:
     """Seconds in a Go duration string (``"30s"``, ``"1m0.5s"``, ``"10.062s"``); 0 if unparseable."""
-    if not isinstance(text, str) or not text:
-        return 0.0
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    if body == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for m in _DURATION_PART.finditer(body):
-        if m.start() != pos:
-            return 0.0
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    return sign * total if pos == len(body) else 0.0
+    return parse_seconds(text) or 0.0
 
 
 def _milli(value: Any) -> int | None:

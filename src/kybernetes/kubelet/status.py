@@ -19,12 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..api import meta as m
-from ..util.duration import go_duration
+from ..util.duration import go_duration, parse_seconds
 
 Obj = dict[str, Any]
 
@@ -36,8 +35,6 @@ BACKOFF_MAX = 300.0
 
 
 # -- simulation parameters ------------------------------------------------------------------------
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -51,16 +48,8 @@ def parse_duration(text: str | None) -> float | None:
     try:
         value = float(s)
     except ValueError:
-        pass
-    else:
-        return value if value >= 0 else None
-    total, pos = 0.0, 0
-    for match in _DURATION_PART.finditer(s):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(s) and pos > 0 else None
+        value = parse_seconds(s)  # type: ignore[assignment]
+    return value if value is not None and value >= 0 else None
 
 
 @dataclass(frozen=True)

@@ -314,6 +314,9 @@ def cluster_role_bindings() -> list[Obj]:
         cluster_role_binding("system:kybernetes:controller-manager", "system:kybernetes:controller-manager",
                              [user(CONTROLLER_MANAGER_USER)]),
         cluster_role_binding("system:kybernetes:scheduler", "system:kybernetes:scheduler", [user(SCHEDULER_USER)]),
+        # joining nodes: `kyb token create` tokens (kubeadm's kubeadm:kubelet-bootstrap)
+        cluster_role_binding("kybernetes:kubelet-bootstrap", "system:node-bootstrapper",
+                             [group("system:bootstrappers:kybernetes:default-node-token")]),
     ]
 
 
