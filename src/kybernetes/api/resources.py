@@ -188,6 +188,9 @@ BUILTIN: tuple[ResourceInfo, ...] = (
     _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", ns=False),
     # storage.k8s.io/v1
     _r("storage.k8s.io", "v1", "StorageClass", "storageclasses", ns=False, short=("sc",)),
+    _r("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", ns=False,
+       short=("csr",), sub=(_status("CertificateSigningRequest"),
+                            SubresourceInfo("approval", "CertificateSigningRequest", verbs=("get", "patch", "update")))),
     # scheduling.k8s.io/v1
     _r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", ns=False, short=("pc",)),
     # admissionregistration.k8s.io/v1

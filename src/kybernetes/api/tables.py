@@ -918,6 +918,26 @@ def _storage_class_cells(obj: Obj, now: datetime) -> list[Cell]:
     ]
 
 
+def _csr_cells(obj: Obj, now: datetime) -> list[Cell]:
+    from .csr import conditions
+
+    spec = obj.get("spec") or {}
+    kinds = [str(c.get("type")) for c in conditions(obj) if c.get("status", "True") == "True"]
+    if (obj.get("status") or {}).get("certificate"):
+        kinds.append("Issued")
+    exp = spec.get("expirationSeconds")
+    return [_name(obj), _age(obj, now), spec.get("signerName") or "", spec.get("username") or "",
+            _human_seconds(int(exp)) if exp else "<none>", ",".join(kinds) or "Pending"]
+
+
+def _human_seconds(s: int) -> str:
+    """kubectl's short duration form for a requested duration (``24h``, ``90m``, ``600s``)."""
+    for unit, size in (("d", 86400 * 2), ("h", 3600), ("m", 60)):
+        if s >= size and s % (size if unit != "d" else 86400) == 0:
+            return f"{s // (size if unit != 'd' else 86400)}{unit}"
+    return f"{s}s"
+
+
 def _priority_class_cells(obj: Obj, now: datetime) -> list[Cell]:
     return [
         _name(obj), int(obj.get("value") or 0), bool(obj.get("globalDefault") or False), _age(obj, now),
@@ -1152,6 +1172,10 @@ _PRINTERS: dict[tuple[str, str], tuple[ColumnSpec, CellFn]] = {
              "independent of contention on the node."),
         _age_col(),
     ], _resource_quota_cells),
+    ("certificates.k8s.io", "CertificateSigningRequest"): (lambda: [
+        _name_col(), _age_col(), _col("SignerName"), _col("Requestor"), _col("RequestedDuration"),
+        _col("Condition"),
+    ], _csr_cells),
     ("scheduling.k8s.io", "PriorityClass"): (lambda: [
         _name_col(),
         _col("Value", "integer", ("io.k8s.api.scheduling.v1.PriorityClass", "value")),

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
+from kybernetes.api import csr as _csr
 from kybernetes.api import labels as _labels
 from kybernetes.api import openapi_defs
 from kybernetes.api import quantity as _quantity
@@ -1815,6 +1816,7 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
     ("autoscaling", "HorizontalPodAutoscaler"): _validate_hpa,
     ("policy", "PodDisruptionBudget"): _validate_pdb,
     ("scheduling.k8s.io", "PriorityClass"): _validate_priority_class,
+    ("certificates.k8s.io", "CertificateSigningRequest"): lambda o, old: _csr.validate_csr(o, old),
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"):
         lambda o, old: _validate_webhook_configuration(o, old, mutating=True),
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"):

@@ -553,13 +553,13 @@ class Handlers:
     # subresources
     async def subresource(self, request: web.Request, t: Target) -> web.StreamResponse:
         info, sub, method = t.info, t.subresource, request.method
-        if sub == "status":
+        if sub in ("status", "approval"):
             if method == "GET":
                 return self.render_object(request, info, await self.s.api.get(info, t.namespace, t.name))
             if method == "PUT":
-                return await self.update(request, t, "status")
+                return await self.update(request, t, sub)
             if method == "PATCH":
-                return await self.patch(request, t, "status")
+                return await self.patch(request, t, sub)
         elif sub == "scale":
             return await self.scale(request, t)
         elif sub == "binding" and method == "POST":

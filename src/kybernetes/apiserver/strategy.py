@@ -77,6 +77,12 @@ def prepare_for_create(info: ResourceInfo, obj: Obj, now: str) -> None:
         obj["status"] = {}
     if key == ("", "Secret"):
         fold_string_data(obj)
+    if key == ("certificates.k8s.io", "CertificateSigningRequest"):
+        from ..api.csr import set_requester
+        from .admission.chain import request_user, user_info
+
+        set_requester(obj, user_info(request_user.get()))
+        obj["status"] = {}
 
 
 def fold_string_data(secret: Obj) -> None:
@@ -104,6 +110,13 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str 
             nmd[k] = omd[k]
         else:
             nmd.pop(k, None)
+    if subresource == "approval":  # only the conditions change (kubectl certificate approve|deny)
+        from ..api.csr import merge_approval
+
+        merged = merge_approval(new, old)
+        new.clear()
+        new.update(merged)
+        return
     if subresource == "status":
         status = new.get("status")
         keep_meta = nmd

@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     cm.add_argument("--service-account-private-key-file", default=None, metavar="FILE",
                     help="key that signs the legacy tokens of kubernetes.io/service-account-token Secrets "
                          "(without it, such Secrets are not filled)")
+    cm.add_argument("--cluster-signing-cert-file", default=None, metavar="FILE",
+                    help="CA certificate that signs approved CertificateSigningRequests")
+    cm.add_argument("--cluster-signing-key-file", default=None, metavar="FILE",
+                    help="its private key (without both, no CertificateSigningRequest is signed)")
     cm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     kl = sub.add_parser("kubelet", help="run a node agent",
                         description="Run the node agent. --runtime fake simulates nodes whose pods go Running "
@@ -274,7 +278,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     cm_kc = component_kubeconfig(data_dir, "controller-manager", "system:kube-controller-manager", [], url)
     components.append(Component("controller-manager", me + [
         "controller-manager", "--kubeconfig", str(cm_kc), "--root-ca-file", str(data_dir / "pki" / "ca.crt"),
-        "--service-account-private-key-file", str(data_dir / "pki" / "sa.key"), *verbose]))
+        "--service-account-private-key-file", str(data_dir / "pki" / "sa.key"),
+        "--cluster-signing-cert-file", str(data_dir / "pki" / "ca.crt"),
+        "--cluster-signing-key-file", str(data_dir / "pki" / "ca.key"), *verbose]))
     sched_kc = component_kubeconfig(data_dir, "scheduler", "system:kube-scheduler", [], url)
     components.append(Component("scheduler", me + ["scheduler", "--kubeconfig", str(sched_kc), *verbose]))
     if args.runtime in ("runc", "process"):
@@ -376,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             options: dict[str, Any] = {}
             if args.service_account_private_key_file:
                 options["service_account_private_key"] = Path(args.service_account_private_key_file).read_bytes()
+            if args.cluster_signing_cert_file and args.cluster_signing_key_file:
+                options["cluster_signing_cert"] = Path(args.cluster_signing_cert_file).read_bytes()
+                options["cluster_signing_key"] = Path(args.cluster_signing_key_file).read_bytes()
             return _run_async(run_manager(args.kubeconfig, controllers=args.controllers,
                                           leader_elect=args.leader_elect == "true", cluster_ca=ca,
                                           options=options))

@@ -33,7 +33,7 @@ CONTROLLERS: tuple[str, ...] = (
     "endpoints", "endpointslice", "nodelifecycle", "nodeipam",
     "job", "cronjob", "ttlafterfinished", "daemonset", "statefulset",
     "disruption", "podgc", "resourcequota", "persistentvolume", "localpath", "hpa",
-    "satokens", "bootstraptoken",
+    "satokens", "bootstraptoken", "certificates",
 )
 
 

@@ -273,6 +273,11 @@ def cluster_roles() -> list[Obj]:
         ]),
         cluster_role("system:node-bootstrapper", [
             r(["certificates.k8s.io"], ["certificatesigningrequests"], ["create", "get", "list", "watch"])]),
+        # what the CSR approver asks: may this requester get a kubelet client certificate?
+        cluster_role("system:certificates.k8s.io:certificatesigningrequests:nodeclient", [
+            r(["certificates.k8s.io"], ["certificatesigningrequests/nodeclient"], ["create"])]),
+        cluster_role("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [
+            r(["certificates.k8s.io"], ["certificatesigningrequests/selfnodeclient"], ["create"])]),
         cluster_role("system:kubelet-api-admin", [
             r([""], ["nodes"], READ), r([""], ["nodes"], ["proxy"]),
             r([""], ["nodes/log", "nodes/metrics", "nodes/proxy", "nodes/stats"], ["*"])]),
@@ -289,6 +294,7 @@ def cluster_roles() -> list[Obj]:
             r(["discovery.k8s.io"], ["endpointslices"], ["create"]),
             r(["events.k8s.io"], ["events"], ["create"]),
             r(["storage.k8s.io"], ["storageclasses"], ["create"]),
+            r(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
         ]),
         cluster_role("system:kybernetes:scheduler", [r(["scheduling.k8s.io"], ["priorityclasses"], READ)]),
     ]
@@ -317,6 +323,12 @@ def cluster_role_bindings() -> list[Obj]:
         # joining nodes: `kyb token create` tokens (kubeadm's kubeadm:kubelet-bootstrap)
         cluster_role_binding("kybernetes:kubelet-bootstrap", "system:node-bootstrapper",
                              [group("system:bootstrappers:kybernetes:default-node-token")]),
+        cluster_role_binding("kybernetes:node-autoapprove-bootstrap",
+                             "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+                             [group("system:bootstrappers:kybernetes:default-node-token")]),
+        cluster_role_binding("kybernetes:node-autoapprove-certificate-rotation",
+                             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+                             [group("system:nodes")]),
     ]
 
 
