@@ -120,7 +120,11 @@ async def test_scales_a_custom_resource(client: ApiClient) -> None:
 
         async def scaled() -> bool:
             return (await client.get(pools, "p", "default"))["spec"]["replicas"] == 3
-        await wait_for(scaled, timeout=60, what="the Pool scaled to 3 (150% of a 50% target)")
+        try:
+            await wait_for(scaled, timeout=60, what="the Pool scaled to 3 (150% of a 50% target)")
+        except AssertionError as e:  # say why: the HPA's conditions and the Pool as it is
+            raise AssertionError(f"{e}; hpa status: {await env.hpa_status('pool')}; "
+                                 f"pool: {await client.get(pools, 'p', 'default')}") from None
         await env.idle()
         st = await env.hpa_status("pool")
         assert st["currentMetrics"][0]["resource"]["current"] == {"averageUtilization": 150, "averageValue": "300m"}
