@@ -126,3 +126,48 @@ def test_tls_bootstrap_and_kubectl_certificate_approve(cluster, tmp_path: Path) 
     r = c.kubectl("certificate", "deny", "alice", check=False)
     assert r.returncode != 0 and "already Approved" in r.stderr
     c.kubectl("delete", "csr", "alice", "sneaky", "node-csr-joiner")
+
+
+@pytest.mark.e2e
+def test_kubelet_tls_bootstrap(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``kyb kubelet --bootstrap-kubeconfig``: a node with only a bootstrap token joins."""
+    from kybernetes.pki.kubeconfig import write_kubeconfig
+    from tests.conftest import free_port
+
+    c = cluster
+    token = subprocess.run([sys.executable, "-m", "kybernetes.cli.main", "token", "create", "--kubeconfig",
+                            str(c.kubeconfig)], capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    boot = write_kubeconfig(tmp_path / "bootstrap.kubeconfig", server=f"https://127.0.0.1:{c.port}",
+                            ca_pem=(c.data_dir / "pki" / "ca.crt").read_bytes(), token=token, user="bootstrap")
+    kc = tmp_path / "kubelet.kubeconfig"
+    # a wrong token: one clear line, non-zero exit
+    bad = write_kubeconfig(tmp_path / "bad.kubeconfig", server=f"https://127.0.0.1:{c.port}",
+                           ca_pem=(c.data_dir / "pki" / "ca.crt").read_bytes(), token="abcdef.0000000000000000")
+    r = subprocess.run([sys.executable, "-m", "kybernetes.cli.main", "kubelet", "--runtime", "process",
+                        "--bootstrap-kubeconfig", str(bad), "--kubeconfig", str(tmp_path / "never.kubeconfig"),
+                        "--node-name", "joiner2", "--data-dir", str(tmp_path / "never")],
+                       capture_output=True, text=True, timeout=60)
+    errors = [x for x in r.stderr.splitlines() if "error" in x.lower()]
+    assert r.returncode != 0 and errors == ["kyb: error: TLS bootstrap: Unauthorized"], r.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "kybernetes.cli.main", "kubelet", "--runtime", "process",
+                             "--bootstrap-kubeconfig", str(boot), "--kubeconfig", str(kc), "--node-name", "joiner2",
+                             "--data-dir", str(tmp_path / "kubelet"), "--port", str(free_port())],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "kubelet.log", "wb"), start_new_session=True)
+    try:
+        wait_until("node joiner2 Ready", lambda: any(
+            x["type"] == "Ready" and x["status"] == "True"
+            for x in (c.kjson("get", "nodes").get("items") and next(
+                (n for n in c.kjson("get", "nodes")["items"] if n["metadata"]["name"] == "joiner2"), {}
+            ).get("status", {}).get("conditions") or [])), timeout=60)
+        who = c.kubectl("--kubeconfig", str(kc), "auth", "whoami").stdout
+        assert "system:node:joiner2" in who
+        csrs = c.kubectl("get", "csr").stdout
+        assert "Approved,Issued" in csrs and f"system:bootstrap:{token.split('.')[0]}" in csrs
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        c.kubectl("delete", "node", "joiner2", check=False)

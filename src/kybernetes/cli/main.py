@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Run the node agent. --runtime fake simulates nodes whose pods go Running "
                                     "without processes (kwok-style), for trying the control plane at scale.")
     kl.add_argument("--kubeconfig", required=True, help="kubeconfig to reach the API server")
+    kl.add_argument("--bootstrap-kubeconfig", default=None, metavar="F",
+                    help="kubeconfig with a bootstrap token: when --kubeconfig is missing or its certificate "
+                         "expires within a day, get a client certificate through a CertificateSigningRequest "
+                         "and write --kubeconfig")
     kl.add_argument("--runtime", choices=("runc", "process", "fake"), default="runc",
                     help="container runtime: runc (isolated containers, root), process (host processes, "
                          "no isolation), fake (simulated nodes) (default runc)")
@@ -352,7 +356,17 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_token(args)
         if args.command == "kubelet" and args.runtime != "fake":
-            from ..kubelet.main import KubeletOptions, run_kubelet
+            from ..kubelet.main import KubeletOptions, default_node_name, run_kubelet
+
+            if args.bootstrap_kubeconfig:
+                from ..client.errors import ApiError
+                from ..kubelet.bootstrap import BootstrapError, bootstrap
+
+                try:
+                    asyncio.run(bootstrap(args.bootstrap_kubeconfig, args.kubeconfig,
+                                          args.node_name or default_node_name()))
+                except (BootstrapError, ApiError) as e:
+                    raise CliError(f"TLS bootstrap: {e}") from None
 
             opts = KubeletOptions(
                 kubeconfig=args.kubeconfig, runtime=args.runtime, node_name=args.node_name,
