@@ -919,23 +919,12 @@ def _storage_class_cells(obj: Obj, now: datetime) -> list[Cell]:
 
 
 def _csr_cells(obj: Obj, now: datetime) -> list[Cell]:
-    from .csr import conditions
+    from .csr import condition_summary
 
     spec = obj.get("spec") or {}
-    kinds = [str(c.get("type")) for c in conditions(obj) if c.get("status", "True") == "True"]
-    if (obj.get("status") or {}).get("certificate"):
-        kinds.append("Issued")
     exp = spec.get("expirationSeconds")
-    return [_name(obj), _age(obj, now), spec.get("signerName") or "", spec.get("username") or "",
-            _human_seconds(int(exp)) if exp else "<none>", ",".join(kinds) or "Pending"]
-
-
-def _human_seconds(s: int) -> str:
-    """kubectl's short duration form for a requested duration (``24h``, ``90m``, ``600s``)."""
-    for unit, size in (("d", 86400 * 2), ("h", 3600), ("m", 60)):
-        if s >= size and s % (size if unit != "d" else 86400) == 0:
-            return f"{s // (size if unit != 'd' else 86400)}{unit}"
-    return f"{s}s"
+    return [_name(obj), _age(obj, now), spec.get("signerName") or "<none>", spec.get("username") or "",
+            human_duration(int(exp)) if exp is not None else "<none>", condition_summary(obj)]
 
 
 def _priority_class_cells(obj: Obj, now: datetime) -> list[Cell]:

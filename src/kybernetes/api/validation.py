@@ -590,6 +590,7 @@ _NAME_RULES: dict[tuple[str, str], str] = {
     (_RBAC, "ClusterRole"): PATH_SEGMENT,
     (_RBAC, "RoleBinding"): PATH_SEGMENT,
     (_RBAC, "ClusterRoleBinding"): PATH_SEGMENT,
+    ("certificates.k8s.io", "CertificateSigningRequest"): PATH_SEGMENT,  # kubelets name them node-csr-<base64url>
     ("authentication.k8s.io", "TokenReview"): NO_NAME,
     ("authentication.k8s.io", "SelfSubjectReview"): NO_NAME,
     ("authorization.k8s.io", "SubjectAccessReview"): NO_NAME,

@@ -24,7 +24,8 @@ invalidates key by key, so a steady stream of requests does no store reads at al
 deleted pod's token stops working as soon as the deletion reaches the watch cache.
 
 A token of the form ``<6>.<16>`` lower-case alphanumerics is a *bootstrap token* instead
-(``bootstraptoken.py``): its ``kube-system/bootstrap-token-<id>`` Secret, read fresh, decides.
+(``bootstraptoken.py``): its ``kube-system/bootstrap-token-<id>`` Secret decides, looked up
+through the same :class:`LiveObjects` cache (which keeps such Secrets' decoded data).
 
 The result is a :class:`UserInfo` (kept on the request under ``USER_INFO_KEY``; its dict form
 under the app's ``USER_KEY``) so an authorizer can be added later without touching this module.
@@ -35,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import datetime as dt
 import hmac
 import logging
 from collections.abc import Callable, Mapping
@@ -46,6 +46,7 @@ from aiohttp import web
 
 from ..api import meta as m
 from ..pki import satoken
+from . import bootstraptoken
 from .watchcache import CachedEvent, WatchCache, Watcher, decode_value
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class Seen:
     deleted_at: float | None = None      # deletionTimestamp (unix seconds)
     token: bytes | None = None           # Secrets: data.token, decoded
     legacy_invalid: bool = False         # Secrets: the legacy-token-invalid-since label is set
+    bootstrap: Mapping[str, str] | None = None  # bootstrap-token Secrets: their decoded data
 
 
 def summarize(obj: Mapping[str, Any]) -> Seen:
@@ -148,8 +150,12 @@ def summarize(obj: Mapping[str, Any]) -> Seen:
             token = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             token = None
+    bootstrap = None
+    if obj.get("kind") == "Secret" and obj.get("type") == bootstraptoken.SECRET_TYPE:
+        bootstrap = bootstraptoken.decoded_data(obj)
     return Seen(uid=str(md.get("uid") or ""), deleted_at=ts.timestamp() if ts else None, token=token,
-                legacy_invalid=bool((md.get("labels") or {}).get(LEGACY_INVALID_SINCE_LABEL)))
+                legacy_invalid=bool((md.get("labels") or {}).get(LEGACY_INVALID_SINCE_LABEL)),
+                bootstrap=bootstrap)
 
 
 _MISSING = object()
@@ -252,6 +258,8 @@ class TokenAuthenticator:
             prefixes.append(info.key_prefix(None))
         self.objects = LiveObjects(store, cache, tuple(prefixes))
         self._verified: dict[str, satoken.TokenClaims] = {}
+        self.bootstrap = bootstraptoken.BootstrapTokenAuthenticator(
+            self.objects, self._keyfn["secrets"], lambda: (self._clock or self.tokens.clock)())
 
     async def authenticate_request(self, request: web.Request) -> UserInfo | None:
         """The user of the request's bearer token; None without one or when it is invalid."""
@@ -291,23 +299,10 @@ class TokenAuthenticator:
         self._verified[token] = claims
         return claims
 
-    async def _bootstrap(self, token_id: str, token_secret: str) -> UserInfo | None:
-        """A bootstrap token (``<id>.<secret>``): its Secret in kube-system decides (read fresh:
-        these tokens are rare and short-lived, and a deleted one must stop working at once)."""
-        from . import bootstraptoken as bt
-
-        kv = await self.objects.store.get(self._keyfn["secrets"](bt.NAMESPACE, bt.secret_name(token_id)))
-        secret = decode_value(kv.value, kv.mod_revision) if kv is not None else None
-        now = dt.datetime.fromtimestamp((self._clock or self.tokens.clock)(), dt.UTC)
-        found = bt.identity(secret, token_id, token_secret, now)
-        return UserInfo(name=found[0], groups=tuple(found[1])) if found else None
-
     async def _authenticate(self, token: str) -> UserInfo | None:
-        from .bootstraptoken import parse_token
-
-        parsed = parse_token(token)
-        if parsed is not None:
-            return await self._bootstrap(*parsed)
+        if bootstraptoken.parse_token(token) is not None:  # <id>.<secret>: never a JWT
+            found = await self.bootstrap.authenticate(token)
+            return UserInfo(name=found[0], groups=tuple(found[1])) if found else None
         if not self.tokens.loaded:
             await self.tokens.load()
         claims = self.verify(token)

@@ -12,6 +12,11 @@ groups and ``system:authenticated``. Anything else — unknown id, wrong secret 
 constant time), expired, being deleted, usage not enabled, a malformed extra group — is not
 authenticated (401), as upstream. ``kyb token create|list|delete`` manage them (cli/token.py);
 the controller manager's token cleaner deletes expired ones (controllers/bootstraptoken.py).
+
+The pure rules (``parse_token``, ``identity_from_data``, ``token_secret``) are separate from the
+one piece of I/O, :class:`BootstrapTokenAuthenticator`, which the API server's token
+authenticator (authn.py) calls for bearer tokens of this form; it reads Secrets through the
+server's watch-invalidated object cache rather than a cache of its own.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import datetime as dt
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 TOKEN_RE = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
 GROUP_RE = re.compile(r"^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$")
@@ -33,6 +38,7 @@ NAMESPACE = "kube-system"
 USER_PREFIX = "system:bootstrap:"
 BOOTSTRAPPERS = "system:bootstrappers"
 DEFAULT_GROUP = "system:bootstrappers:kybernetes:default-node-token"
+AUTHENTICATED = "system:authenticated"
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -67,9 +73,12 @@ def expiration_of(data: Mapping[str, str]) -> dt.datetime | None:
     if not raw:
         return None
     try:
-        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        return dt.datetime.min.replace(tzinfo=dt.UTC)  # unparsable: treat as expired
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:  # not RFC 3339: treated as expired, as upstream
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return parsed
 
 
 def is_expired(data: Mapping[str, str], now: dt.datetime) -> bool:
@@ -77,19 +86,17 @@ def is_expired(data: Mapping[str, str], now: dt.datetime) -> bool:
     return exp is not None and exp <= now
 
 
-def identity(secret: Mapping[str, Any] | None, token_id: str, token_secret: str,
-             now: dt.datetime) -> tuple[str, list[str]] | None:
-    """(user, groups) the token proves against its Secret, or None (pure)."""
-    if secret is None or secret.get("type") != SECRET_TYPE:
-        return None
-    if (secret.get("metadata") or {}).get("deletionTimestamp"):
-        return None
-    data = decoded_data(secret)
-    if data.get("token-id") != token_id:
-        return None
+def identity_from_data(data: Mapping[str, str], token_id: str, token_secret: str,
+                       now: dt.datetime) -> tuple[str, list[str]] | None:
+    """(user, groups) a token proves against its Secret's decoded ``data``, or None (pure).
+
+    The order of the checks follows upstream's authenticator: secret (constant time), id,
+    expiry, usage, groups. Any failure is "not authenticated"; the caller answers 401."""
     if not hmac.compare_digest(data.get("token-secret", "").encode(), token_secret.encode()):
         return None
-    if data.get("usage-bootstrap-authentication") != "true" or is_expired(data, now):
+    if data.get("token-id") != token_id:
+        return None
+    if is_expired(data, now) or data.get("usage-bootstrap-authentication") != "true":
         return None
     groups = [BOOTSTRAPPERS]
     for g in (x.strip() for x in data.get("auth-extra-groups", "").split(",")):
@@ -99,7 +106,66 @@ def identity(secret: Mapping[str, Any] | None, token_id: str, token_secret: str,
             return None
         if g not in groups:
             groups.append(g)
-    return USER_PREFIX + token_id, groups + ["system:authenticated"]
+    return USER_PREFIX + token_id, groups + [AUTHENTICATED]
+
+
+def identity(secret: Mapping[str, Any] | None, token_id: str, token_secret: str,
+             now: dt.datetime) -> tuple[str, list[str]] | None:
+    """(user, groups) the token proves against its Secret object, or None (pure)."""
+    if secret is None or secret.get("type") != SECRET_TYPE:
+        return None
+    if (secret.get("metadata") or {}).get("deletionTimestamp"):
+        return None
+    return identity_from_data(decoded_data(secret), token_id, token_secret, now)
+
+
+class Seen(Protocol):
+    """What the API server's live-object cache keeps of a Secret (``authn.Seen``)."""
+
+    deleted_at: float | None
+    bootstrap: Mapping[str, str] | None
+
+
+class Objects(Protocol):
+    """The API server's watch-invalidated point-read cache (``authn.LiveObjects``)."""
+
+    async def lookup(self, key: str, *, fresh: bool = False) -> tuple[Any, bool]: ...
+
+
+class BootstrapTokenAuthenticator:
+    """Authenticates ``<id>.<secret>`` bearer tokens against their Secrets.
+
+    Secrets are read through the same watch-invalidated cache that service-account tokens use
+    (``authn.LiveObjects``), so a steady stream of requests costs no store reads while a deleted
+    Secret stops authenticating as soon as its deletion reaches the watch cache. A cached "no"
+    is re-read from the store once, so a token created a moment ago works at once.
+    """
+
+    def __init__(self, objects: Objects, secret_key: Callable[[str, str], str],
+                 clock: Callable[[], float]) -> None:
+        self.objects = objects
+        self.secret_key = secret_key
+        self.clock = clock
+
+    def _check(self, seen: Seen | None, token_id: str, token_secret: str) -> tuple[str, list[str]] | None:
+        if seen is None or seen.bootstrap is None or seen.deleted_at is not None:
+            return None
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        return identity_from_data(seen.bootstrap, token_id, token_secret, now)
+
+    async def authenticate(self, token: str) -> tuple[str, list[str]] | None:
+        """(user, groups) for a well-formed bootstrap token that its Secret accepts, else None."""
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        tid, tsecret = parsed
+        key = self.secret_key(NAMESPACE, secret_name(tid))
+        seen, cached = await self.objects.lookup(key)
+        found = self._check(seen, tid, tsecret)
+        if found is None and cached:
+            seen, _ = await self.objects.lookup(key, fresh=True)
+            found = self._check(seen, tid, tsecret)
+        return found
 
 
 def token_secret(token: str, *, ttl_seconds: float | None = None, description: str = "",

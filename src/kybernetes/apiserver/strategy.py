@@ -110,12 +110,10 @@ def prepare_for_update(info: ResourceInfo, new: Obj, old: Obj, subresource: str 
             nmd[k] = omd[k]
         else:
             nmd.pop(k, None)
-    if subresource == "approval":  # only the conditions change (kubectl certificate approve|deny)
-        from ..api.csr import merge_approval
+    if (info.group, info.kind) == ("certificates.k8s.io", "CertificateSigningRequest"):
+        from ..api import csr  # spec fixed; status via /status; conditions via /approval
 
-        merged = merge_approval(new, old)
-        new.clear()
-        new.update(merged)
+        csr.prepare_for_update(new, old, subresource, m.now_rfc3339())
         return
     if subresource == "status":
         status = new.get("status")

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CA certificate that signs approved CertificateSigningRequests")
     cm.add_argument("--cluster-signing-key-file", default=None, metavar="FILE",
                     help="its private key (without both, no CertificateSigningRequest is signed)")
+    cm.add_argument("--cluster-signing-duration", default="8760h", metavar="DURATION",
+                    help="longest validity of a signed certificate, a Go duration (default 8760h, one year)")
     cm.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     kl = sub.add_parser("kubelet", help="run a node agent",
                         description="Run the node agent. --runtime fake simulates nodes whose pods go Running "
@@ -331,6 +333,34 @@ def _wait_ready(url: str, kubeconfig: Path, child: "subprocess.Popen[bytes]", ti
     return False
 
 
+def _kubelet_tls_bootstrap(args: argparse.Namespace) -> None:
+    """``kyb kubelet --bootstrap-kubeconfig``: make ``--kubeconfig`` first if it needs to be
+    (kubelet/bootstrap.py). The fake runtime bootstraps its one node (``--nodes 1``)."""
+    from ..client.errors import ApiError, TransportError
+    from ..kubelet.bootstrap import BootstrapError, bootstrap
+
+    if args.runtime == "fake":
+        if args.nodes != 1:
+            raise CliError("--bootstrap-kubeconfig gets one node's identity: use --nodes 1")
+        node = args.node_name or f"{args.node_name_prefix}1"
+    else:
+        from ..kubelet.main import default_node_name
+
+        node = args.node_name or default_node_name()
+    outcome: list[str] = []  # "" when done, else the error; empty when interrupted
+
+    async def run() -> None:
+        try:
+            await bootstrap(args.bootstrap_kubeconfig, args.kubeconfig, node)
+            outcome.append("")
+        except (BootstrapError, ApiError, TransportError) as e:
+            outcome.append(str(e) or type(e).__name__)
+
+    _run_async(run())
+    if not outcome or outcome[0]:
+        raise CliError(f"TLS bootstrap: {outcome[0] if outcome else 'interrupted'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -355,18 +385,10 @@ def main(argv: list[str] | None = None) -> int:
             from .token import run as run_token
 
             return run_token(args)
+        if args.command == "kubelet" and args.bootstrap_kubeconfig:
+            _kubelet_tls_bootstrap(args)
         if args.command == "kubelet" and args.runtime != "fake":
-            from ..kubelet.main import KubeletOptions, default_node_name, run_kubelet
-
-            if args.bootstrap_kubeconfig:
-                from ..client.errors import ApiError
-                from ..kubelet.bootstrap import BootstrapError, bootstrap
-
-                try:
-                    asyncio.run(bootstrap(args.bootstrap_kubeconfig, args.kubeconfig,
-                                          args.node_name or default_node_name()))
-                except (BootstrapError, ApiError) as e:
-                    raise CliError(f"TLS bootstrap: {e}") from None
+            from ..kubelet.main import KubeletOptions, run_kubelet
 
             opts = KubeletOptions(
                 kubeconfig=args.kubeconfig, runtime=args.runtime, node_name=args.node_name,
@@ -399,6 +421,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.cluster_signing_cert_file and args.cluster_signing_key_file:
                 options["cluster_signing_cert"] = Path(args.cluster_signing_cert_file).read_bytes()
                 options["cluster_signing_key"] = Path(args.cluster_signing_key_file).read_bytes()
+            from ..util.duration import parse_seconds
+
+            signing = parse_seconds(args.cluster_signing_duration)
+            if signing is None or signing < 600:
+                raise CliError(f"--cluster-signing-duration {args.cluster_signing_duration!r}: "
+                               "want a duration of at least 10m, such as 8760h")
+            options["cluster_signing_duration"] = int(signing)
             return _run_async(run_manager(args.kubeconfig, controllers=args.controllers,
                                           leader_elect=args.leader_elect == "true", cluster_ca=ca,
                                           options=options))

@@ -42,7 +42,7 @@ def add_parser(subparsers: Any, default_data_dir: str) -> argparse.ArgumentParse
     lst = sub.add_parser("list", help="list the tokens", description="List the bootstrap tokens.")
     common(lst)
     delete = sub.add_parser("delete", help="delete tokens", description="Delete bootstrap tokens by id or whole token.")
-    delete.add_argument("tokens", nargs="+", metavar="ID|TOKEN")
+    delete.add_argument("tokens", nargs="+", metavar="ID|TOKEN", help="token ids (abcdef) or whole tokens")
     common(delete)
     return tok
 
@@ -125,8 +125,10 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..client.errors import ClientError
+
     try:
         return asyncio.run(_run(args))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"kyb: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, ClientError) as e:  # one line, never a traceback
+        print(f"kyb: error: {e or type(e).__name__}", file=sys.stderr)
         return 1

@@ -295,6 +295,11 @@ def cluster_roles() -> list[Obj]:
             r(["events.k8s.io"], ["events"], ["create"]),
             r(["storage.k8s.io"], ["storageclasses"], ["create"]),
             r(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
+            # upstream's certificate-controller: approve kubelet client CSRs, sign for the built-in signers
+            r(["certificates.k8s.io"], ["signers"], ["approve"], ["kubernetes.io/kube-apiserver-client-kubelet"]),
+            r(["certificates.k8s.io"], ["signers"], ["sign"], [
+                "kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet",
+                "kubernetes.io/kubelet-serving", "kubernetes.io/legacy-unknown"]),
         ]),
         cluster_role("system:kybernetes:scheduler", [r(["scheduling.k8s.io"], ["priorityclasses"], READ)]),
     ]
