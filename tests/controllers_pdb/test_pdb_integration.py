@@ -52,7 +52,7 @@ async def wait_status(client: ApiClient, name: str, **want: Any) -> Obj:
         return all(got.get(k) == v for k, v in want.items())
 
     try:
-        await wait_for(check, what=f"PDB status {want}")
+        await wait_for(check, timeout=60, what=f"PDB status {want}")  # a loaded 2-core machine
     except AssertionError:
         raise AssertionError(f"PDB status never became {want}; last: {got}") from None
     return got
