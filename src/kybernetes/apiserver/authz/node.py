@@ -109,9 +109,10 @@ class NodeGraph:
         parts = key.rstrip("/").split("/")
         pid = (parts[-2], parts[-1])
         node = self.pod_node.pop(pid, None)
-        if node is not None:
-            counts = self.refs[node]
-            counts.subtract(self._pod_refs.pop(pid, set()))
+        old_refs = self._pod_refs.pop(pid, set())
+        counts = self.refs.get(node) if node is not None else None
+        if counts is not None:  # absent when the node's other pods referenced nothing either
+            counts.subtract(old_refs)
             for ref in [r for r, n in counts.items() if n <= 0]:
                 del counts[ref]
             if not counts:
