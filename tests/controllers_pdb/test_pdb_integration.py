@@ -39,6 +39,16 @@ async def controllers(client: ApiClient) -> AsyncIterator[DisruptionController]:
         yield dc
 
 
+@pytest.fixture
+async def disruption_only(client: ApiClient) -> AsyncIterator[DisruptionController]:
+    """Only the disruption controller: a ReplicaSet keeps exactly the pods a test makes (with the
+    ReplicaSet controller running, it may create its own pods and then trim the newest, a test's)."""
+    factory = InformerFactory(client)
+    dc = DisruptionController(client, factory=factory)
+    async with running(factory.run(), dc.run()):
+        yield dc
+
+
 async def pdb_status(client: ApiClient, name: str) -> Obj:
     return (await client.get(PODDISRUPTIONBUDGETS, name, "default")).get("status") or {}
 
@@ -176,7 +186,8 @@ async def test_eviction_keeps_delete_options_and_marks_the_pod(api: Any, client:
     assert code == 409, doc
 
 
-async def test_percentages_use_the_controllers_scale(client: ApiClient, controllers: DisruptionController) -> None:
+async def test_percentages_use_the_controllers_scale(client: ApiClient,
+                                                     disruption_only: DisruptionController) -> None:
     # a ReplicaSet nobody reconciles: it wants 4 replicas, 2 pods exist
     rs = await client.create(REPLICASETS, {
         "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "half"},

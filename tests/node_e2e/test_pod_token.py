@@ -3,9 +3,11 @@ its ServiceAccount is bound to and nothing else, stops working once the pod is d
 expired token is rejected.
 
 The pod runs (process runtime, so it reaches the API server on 127.0.0.1) a script with the
-official ``kubernetes`` client in its in-cluster configuration: the token, CA and namespace files
-of the projected volume that admission added. ``KUBERNETES_SERVICE_HOST``/``_PORT`` are set in the
-pod spec because the cluster has no Service proxy; explicit variables win over the service links.
+official ``kubernetes`` client's ``config.load_incluster_config()``: the token and CA files of the
+projected volume that admission added, and ``KUBERNETES_SERVICE_HOST``/``_PORT`` (set in the pod
+spec because the cluster has no Service proxy; explicit variables win over the service links).
+The process runtime puts volumes under the container's stand-in root, its working directory, so
+the script points the loader's two well-known paths there (relative) before calling it.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("node-process")]
 SA_DIR = "var/run/secrets/kubernetes.io/serviceaccount/"   # relative: the process runtime's stand-in root
 SCRIPT = f"""
 import sys, time
-from kubernetes import client
-from kubernetes.config.incluster_config import InClusterConfigLoader
+from kubernetes import client, config
+from kubernetes.config import incluster_config
 d = {SA_DIR!r}
-InClusterConfigLoader(token_filename=d + "token", cert_filename=d + "ca.crt").load_and_set()
+incluster_config.SERVICE_TOKEN_FILENAME, incluster_config.SERVICE_CERT_FILENAME = d + "token", d + "ca.crt"
+config.load_incluster_config()
 api = client.CoreV1Api()
 ns = open(d + "namespace").read()
 for what, call in (("PODS", lambda: api.list_namespaced_pod(ns)), ("SECRETS", lambda: api.list_namespaced_secret(ns)),
@@ -48,9 +51,10 @@ time.sleep(3600)
 """
 
 
-def _status(c: NodeCluster, token: str) -> int:
+def _status(c: NodeCluster, token: str, ns: str = "default") -> int:
+    """The HTTP status of listing pods in ``ns`` with ``token``."""
     ctx = ssl.create_default_context(cafile=str(c.data_dir / "pki" / "ca.crt"))
-    req = urllib.request.Request(f"https://127.0.0.1:{c.port}/api/v1/namespaces/default/pods",
+    req = urllib.request.Request(f"https://127.0.0.1:{c.port}/api/v1/namespaces/{ns}/pods",
                                  headers={"Authorization": f"Bearer {token}"})
     try:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
@@ -84,16 +88,18 @@ def test_pod_token_in_cluster_client(process_cluster: NodeCluster) -> None:
         token = report["TOKEN"]
         claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
         assert claims["kubernetes.io"]["pod"]["name"] == "client"
+        assert _status(c, token, ns) == 200, "the copied token works from outside as well"
         assert _status(c, token) == 403, "valid token, no rights in default"
 
         # an expired token (same claims, signed with the cluster's key) is rejected
         signer = satoken.Signer.of(satoken.load_private_key((c.data_dir / "pki" / "sa.key").read_bytes()))
         expired = signer.sign({**claims, "exp": int(time.time()) - 60, "nbf": int(time.time()) - 7200,
                                "iat": int(time.time()) - 7200})
-        assert _status(c, expired) == 401
+        assert _status(c, expired, ns) == 401
+        assert _status(c, signer.sign(claims), ns) == 200, "control: the same claims, unexpired, pass"
 
         # the pod's token dies with the pod
         c.kubectl("delete", "pod", "client", "-n", ns, "--grace-period=1", "--wait=true", timeout=120)
-        wait_until("the token rejected", lambda: _status(c, token) == 401, timeout=30)
+        wait_until("the token rejected", lambda: _status(c, token, ns) == 401, timeout=30)
     finally:
         c.kubectl("delete", "namespace", ns, "--wait=false", check=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 import ssl
 import time
 import weakref
@@ -74,12 +73,9 @@ class ServerConfig:
 def default_advertise_address(host: str) -> str:
     if host not in ("0.0.0.0", "::", ""):
         return host
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("10.255.255.255", 1))  # no packet is sent for a UDP connect
-            return str(s.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
+    from ..util.hostnet import node_ip
+
+    return node_ip()
 
 
 class ApiServer:

@@ -299,15 +299,15 @@ async def issue_token(server: "ApiServer", namespace: str, name: str, body: Any)
 async def _node_restriction(server: "ApiServer", namespace: str, sa_name: str, bound: "BoundRef | None") -> None:
     """NodeRestriction for TokenRequests: a kubelet gets tokens only for pods on its node."""
     from .admission.chain import request_user, user_info
-    from .admission.noderestriction import node_name_of, token_request_problem
+    from .admission.noderestriction import node_name_of, token_request_needs_pod, token_request_problem
 
     node = node_name_of(user_info(request_user.get()))
     if node is None:
         return
-    pod_node = None
-    if bound is not None and bound.kind == "Pod":
-        pod_node = ((await _get(server, "pods", namespace, bound.name)).get("spec") or {}).get("nodeName")
-    problem = token_request_problem(node, bound.kind if bound is not None else None, pod_node)
+    ref = None if bound is None else {"apiVersion": bound.api_version, "kind": bound.kind, "name": bound.name,
+                                      "uid": bound.uid}
+    pod = await _get(server, "pods", namespace, bound.name) if bound is not None and token_request_needs_pod(ref) else None
+    problem = token_request_problem(node, ref, pod)
     if problem:
         raise errors.StatusError(403, "Forbidden", f'serviceaccounts "{sa_name}" is forbidden: {problem}',
                                  {"name": sa_name, "kind": "serviceaccounts"})

@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="container runtime: runc (isolated containers, root), process (host processes, "
                          "no isolation), fake (simulated nodes) (default runc)")
     kl.add_argument("--node-name", default=None, help="node name (default: the host name; one node)")
-    kl.add_argument("--node-ip", default=None, help="the node's InternalIP (default: the first non-loopback address)")
+    kl.add_argument("--node-ip", default=None, help="the node's InternalIP (default: the address of the default route's interface)")
     kl.add_argument("--address", default="0.0.0.0", help="address of the kubelet server (default 0.0.0.0)")
     kl.add_argument("--port", type=int, default=10250, help="port of the kubelet server (default 10250)")
     kl.add_argument("--network", choices=("cni", "none"), default="cni",

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..client.rest import ApiClient
-from ..pki.certs import host_addresses
 from ..pki.kubeconfig import load_kubeconfig, resolve_context
+from ..util import hostnet
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,8 @@ class KubeletOptions:
 
 
 def default_node_ip() -> str:
-    for a in host_addresses():
-        if ":" not in a:
-            return a
-    return "127.0.0.1"
+    """The default route's address (not merely the first one: that may be another cluster's bridge)."""
+    return hostnet.node_ip()
 
 
 def default_node_name() -> str:

@@ -14,10 +14,9 @@ headers by the handlers).
 Order (kube-apiserver's recommended order, built-ins that live elsewhere in parentheses):
 
     mutating:   NamespaceLifecycle, LimitRanger, (ServiceAccount, DefaultTolerationSeconds,
-                DefaultStorageClass: applied by ``ApiStore.create`` just before), Priority,
-                MutatingAdmissionWebhook
-    validating: LimitRanger, PodSecurity, Priority, NodeRestriction, ValidatingAdmissionWebhook,
-                ResourceQuota
+                DefaultStorageClass: applied by ``ApiStore.create`` just before), NodeRestriction,
+                Priority, MutatingAdmissionWebhook
+    validating: LimitRanger, PodSecurity, Priority, ValidatingAdmissionWebhook, ResourceQuota
 
 The requesting user reaches the chain through :data:`request_user`, a context variable the HTTP
 middleware sets after authentication (requests without one, e.g. the server's own bootstrap
@@ -209,10 +208,10 @@ class AdmissionChain:
         chain = cls([
             NamespaceLifecycle(api),
             LimitRanger(caches[("", "limitranges")]),
+            NodeRestriction(api),
             Priority(api, caches[("scheduling.k8s.io", "priorityclasses")]),
             MutatingAdmissionWebhook(api, caches[(arg, "mutatingwebhookconfigurations")], client),
             PodSecurity(api),
-            NodeRestriction(api),
             ValidatingAdmissionWebhook(api, caches[(arg, "validatingwebhookconfigurations")], client),
             ResourceQuota(api, caches[("", "resourcequotas")]),
         ])
