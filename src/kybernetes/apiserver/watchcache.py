@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 WATCHER_QUEUE = 1000
 FLUSH_INTERVAL = 0.05    # seconds between two deliveries to the same watchers under load
 FLUSH_FULL_ROUND = 200   # a round this big (watchers) earns the whole interval; smaller, a share
-FLUSH_SLICE = 100        # watchers served per loop iteration during a flush
+FLUSH_SLICE = 20        # watchers served per loop iteration during a flush
 DECODED_EVENTS = 1000    # newest events kept decoded; older ones keep only their bytes
 
 
