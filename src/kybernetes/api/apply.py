@@ -633,6 +633,9 @@ class _Entry:
     subresource: str
     time: str | None
     fields: frozenset[Path]
+    # the stored fieldsV1 these fields were decoded from: re-used while the fields are unchanged
+    raw: Any = field(default=None, compare=False, repr=False)
+    raw_fields: frozenset[Path] | None = field(default=None, compare=False, repr=False)
 
     def ident(self) -> tuple[str, str, str, str]:
         """Upstream manager identity: Apply entries do not include the apiVersion."""
@@ -656,7 +659,8 @@ class _Entry:
         if self.time:
             d["time"] = self.time
         d["fieldsType"] = "FieldsV1"
-        d["fieldsV1"] = encode_fields(self.fields)
+        unchanged = self.raw is not None and self.raw_fields is not None and self.fields == self.raw_fields
+        d["fieldsV1"] = self.raw if unchanged else encode_fields(self.fields)
         if self.subresource:
             d["subresource"] = self.subresource
         return d
@@ -678,6 +682,7 @@ def _decode_entries(raw: Any) -> list[_Entry]:
             e.get("time") if isinstance(e.get("time"), str) else None,
             decode_fields(e.get("fieldsV1")),
         )
+        entry.raw, entry.raw_fields = e.get("fieldsV1"), entry.fields
         prev = by_ident.get(entry.ident())
         if prev is not None:
             entry.fields = prev.fields | entry.fields
@@ -746,6 +751,14 @@ def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_only_without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without managedFields for code that only reads it: copies two dicts, not the tree."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def _meta(obj: dict[str, Any] | None) -> dict[str, Any]:
     m = (obj or {}).get("metadata")
     return m if isinstance(m, dict) else {}
@@ -810,9 +823,9 @@ def update_managed_fields(
     if old is not None and not entries:
         return []
     root = _root(schema)
-    old_obj = None if old is None else _without_managed_fields(old)
+    old_obj = None if old is None else _read_only_without_managed_fields(old)
     diff = _changed_fields(
-        old_obj, _without_managed_fields(new), root, _ignore_filter(subresource, ignore_status)
+        old_obj, _read_only_without_managed_fields(new), root, _ignore_filter(subresource, ignore_status)
     )
     entries = _take_update_ownership(
         entries, diff, manager=manager, api_version=api_version, subresource=subresource, now=now

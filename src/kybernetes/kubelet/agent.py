@@ -209,6 +209,7 @@ class Kubelet:
         # per-pod state (all rebuilt from the runtime and the API after a restart)
         self.statuses: dict[str, Obj] = {}          # last computed status, by uid
         self.written: dict[str, Obj] = {}           # last status written to the API, by uid
+        self.synced: set[str] = set()               # pods synced at least once (podsync's first status)
         self.reasons: dict[str, dict[str, tuple[str, str]]] = {}   # start failures (reason cache)
         self.start_slots = StartSlots()     # CPU-heavy start steps: a few at a time, oldest pod first
         self.backoff: dict[str, Any] = {}           # container back-offs (actions.BackoffEntry)
@@ -317,6 +318,7 @@ class Kubelet:
         for d in (self.statuses, self.written, self.reasons, self.volume_paths, self.volume_refreshed,
                   self.runtime_pods, self._fingerprints):
             d.pop(uid, None)
+        self.synced.discard(uid)
         self.start_slots.forget(uid)
         for key in [k for k in self.image_backoff if k.startswith(f"{uid}_")]:
             del self.image_backoff[key]

@@ -93,6 +93,10 @@ POST_START_TIMEOUT = 120.0
 MAX_TERMINATION_LOG_LINES = 80
 MAX_TERMINATION_LOG_BYTES = 2048
 API_VOLUME_KEYS = ("configMap", "secret", "projected", "downwardAPI")
+# A new pod's first status (Pending, ContainerCreating) waits this long for its start: a pod that
+# starts sooner is reported once, already Running, which saves the API server a write and every
+# pod watcher an event. Slower starts (image pulls, queued behind other starts) show Pending then.
+FIRST_STATUS_GRACE = 1.0
 
 
 # -- small pure helpers ----------------------------------------------------------------------------------
@@ -228,7 +232,7 @@ class PodSyncer:
     async def inspect(self, uid: str) -> tuple[list[SandboxStatus], list[ContainerStatus]]:
         """Every sandbox and container the runtime has for ``uid``."""
         rt = self.kl.runtime
-        sandboxes = [s for s in await rt.list_sandboxes() if s.labels.get(LABEL_POD_UID) == uid]
+        sandboxes = await rt.list_sandboxes({LABEL_POD_UID: uid})
         containers: list[ContainerStatus] = []
         for s in sandboxes:
             containers.extend(await rt.list_containers(s.id))
@@ -328,8 +332,12 @@ class PodSyncer:
             await self._write_terminal(pod, status, containers)
             return SyncResult(terminal=True)
         # the first status goes out while the pod starts (upstream's status manager writes in the
-        # background too); it is awaited before the next write so writes stay in order
-        first_write = asyncio.ensure_future(self.write_status(pod, status))
+        # background too), for a new pod only if the start takes longer than FIRST_STATUS_GRACE;
+        # once sent it is awaited before the next write, so writes stay in order
+        delay = FIRST_STATUS_GRACE if uid not in kl.written and uid not in kl.synced else 0.0
+        sent: list[bool] = [] if delay else [True]
+        kl.synced.add(uid)   # a sync that failed (a volume not there yet...) reports at once next time
+        first_write = asyncio.ensure_future(self._write_status_after(delay, sent, pod, status))
         try:
             paths = await self.ensure_volumes(pod)
             auths = await self.pull_auths(pod)
@@ -343,24 +351,47 @@ class PodSyncer:
                 retry = await self.execute(pod, actions, sandboxes, containers, paths, auths)
                 sandboxes, containers = await self.inspect(uid)
                 status = await self.make_status(pod, sandboxes, containers)
-                await first_write
+                await self._settle_first_write(first_write, sent)
                 if status.get("phase") in TERMINAL:
                     await self._write_terminal(pod, status, containers)
                     return SyncResult(terminal=True)
                 await self.write_status(pod, status)
             else:
-                await first_write
-        finally:  # on an error the next sync writes the status again
-            if not first_write.done():
+                await self._settle_first_write(first_write, sent)
+                await self.write_status(pod, status)   # nothing to start: no reason to wait
+        except asyncio.CancelledError:
+            first_write.cancel()
+            raise
+        except BaseException:
+            # the next sync writes the status again (at once); a write on its way lands first
+            if not sent:
                 first_write.cancel()
-            elif not first_write.cancelled():
+            await asyncio.wait([first_write])
+            if not first_write.cancelled():
                 first_write.exception()
+            raise
         self._trigger_missing_readiness(pod, status)
         if status.get("phase") == "Running":
             kl.start_slots.forget(uid)   # a later restart queues as a new arrival
         waits = [w for w in (actions.requeue_after, retry, remaining, self._refresh_due(pod))
                  if w is not None]
         return SyncResult(requeue_after=max(0.05, min(waits)) if waits else None)
+
+    async def _write_status_after(self, delay: float, sent: list[bool], pod: Obj, status: Obj) -> None:
+        if not sent:
+            await self.kl.clock.sleep(delay)
+            sent.append(True)
+        await self.write_status(pod, status)
+
+    @staticmethod
+    async def _settle_first_write(task: asyncio.Future[None], sent: list[bool]) -> None:
+        """Drop the first write if it is still waiting for its grace; else let it finish (a
+        request on its way must land before the next write, or the API could see them swapped)."""
+        if not sent:
+            task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
     async def _write_terminal(self, pod: Obj, status: Obj, containers: Sequence[ContainerStatus]) -> None:
         """A terminal phase is reported only once nothing runs any more (upstream

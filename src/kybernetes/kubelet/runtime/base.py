@@ -195,7 +195,9 @@ class Runtime(Protocol):
     async def stop_sandbox(self, sandbox_id: str) -> None: ...
     async def remove_sandbox(self, sandbox_id: str) -> None: ...
     async def sandbox_status(self, sandbox_id: str) -> SandboxStatus: ...
-    async def list_sandboxes(self) -> list[SandboxStatus]: ...
+    async def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[SandboxStatus]:
+        """Every sandbox, oldest first; with ``labels``, only those carrying all of them (CRI's filter)."""
+        ...
 
     # containers
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str: ...
@@ -229,3 +231,8 @@ def labels_for(pod_uid: str, namespace: str, name: str, container: str | None = 
     if kind is not None:
         out[LABEL_CONTAINER_KIND] = kind
     return out
+
+
+def labels_match(labels: Mapping[str, str], wanted: Mapping[str, str] | None) -> bool:
+    """True when ``labels`` has every key and value of ``wanted`` (``None``: no filter)."""
+    return not wanted or all(labels.get(k) == v for k, v in wanted.items())

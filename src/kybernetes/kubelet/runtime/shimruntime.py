@@ -27,6 +27,7 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -307,9 +308,10 @@ class ShimRuntime:
     async def sandbox_status(self, sandbox_id: str) -> base.SandboxStatus:
         return (await self._sandbox(sandbox_id)).status()
 
-    async def list_sandboxes(self) -> list[base.SandboxStatus]:
+    async def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[base.SandboxStatus]:
         await self._load()
-        return [r.status() for r in sorted(self._sandboxes.values(), key=lambda r: r.created_at)]
+        recs = [r for r in self._sandboxes.values() if base.labels_match(r.config.labels, labels)]
+        return [r.status() for r in sorted(recs, key=lambda r: r.created_at)]
 
     # -- containers ----------------------------------------------------------------------------
     async def create_container(self, sandbox_id: str, config: base.ContainerConfig) -> str:

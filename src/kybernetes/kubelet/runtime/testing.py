@@ -31,7 +31,7 @@ import inspect
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -237,9 +237,10 @@ class FakeRuntime:
         self._record("sandbox_status", sandbox_id)
         return dataclasses.replace(self._sandbox(sandbox_id).status)
 
-    async def list_sandboxes(self) -> list[base.SandboxStatus]:
+    async def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[base.SandboxStatus]:
         self._record("list_sandboxes")
-        return [dataclasses.replace(s.status) for s in self.sandboxes.values()]
+        return [dataclasses.replace(s.status) for s in self.sandboxes.values()
+                if base.labels_match(s.status.labels, labels)]
 
     # -- containers ----------------------------------------------------------------------------
     async def create_container(self, sandbox_id: str, config: base.ContainerConfig) -> str:
