@@ -44,7 +44,7 @@ async def client(api: Any) -> AsyncIterator[ApiClient]:
         await c.close()
 
 
-def _is_ready(pod: Obj) -> bool:
+def is_ready(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") == "Running" and any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions") or ())
 
@@ -68,7 +68,7 @@ class FakeMetrics:
         now = self.clock.wall()
         out: dict[str, PodMetric] = {}
         for pod in items:
-            if not _is_ready(pod):
+            if not is_ready(pod):
                 continue
             request = sum(milli_value(((c.get("resources") or {}).get("requests") or {}).get(resource, 0))
                           for c in pod["spec"]["containers"] if not container or c["name"] == container)

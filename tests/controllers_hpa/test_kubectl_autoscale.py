@@ -15,7 +15,7 @@ import pytest
 from kybernetes.client import ApiClient
 from kybernetes.client.resources import CUSTOMRESOURCEDEFINITIONS, DEPLOYMENTS, HORIZONTALPODAUTOSCALERS, PODS, Resource
 
-from .conftest import NODE, Env, condition, deployment, environment, hpa_body, wait_for
+from .conftest import NODE, Env, is_ready, condition, deployment, environment, hpa_body, wait_for
 
 pytestmark = pytest.mark.integration
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -114,6 +114,12 @@ async def test_scales_a_custom_resource(client: ApiClient) -> None:
                                    "spec": {"nodeName": NODE, "containers": [{
                                        "name": "app", "image": "busybox",
                                        "resources": {"requests": {"cpu": "200m"}}}]}}, "default")
+
+        # the HPA syncs once at creation and then every 15 s of its (fake, not advanced) clock:
+        # the pod must be Ready by then, or that sync finds no metrics and nothing scales
+        async def pod_ready() -> bool:
+            return is_ready(await client.get(PODS, "pool-1", "default"))
+        await wait_for(pod_ready, what="pool-1 Running and Ready")
         env.metrics.percent = 150
         await client.create(HORIZONTALPODAUTOSCALERS,
                             hpa_body("pool", "p", kind="Pool", api_version="example.com/v1"), "default")
