@@ -289,12 +289,19 @@ def _validate_conditions(csr: Obj, old: Obj | None) -> list[errors.Cause]:
 # --------------------------------------------------------------------------- built-in signers
 
 
+def organizations(request: Any) -> list[str]:
+    """The subject's organizations (O=, the groups of a client certificate) of an x509 request."""
+    from cryptography.x509.oid import NameOID
+
+    return [str(a.value) for a in request.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+
+
 def _names(request: Any) -> tuple[list[str], list[str], list[Any], list[Any], list[str], list[str]]:
     """(organizations, common names, DNS, IP, email, URI SANs) of an x509 request."""
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    orgs = [str(a.value) for a in request.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    orgs = organizations(request)
     cns = [str(a.value) for a in request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     try:
         san = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

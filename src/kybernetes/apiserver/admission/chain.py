@@ -16,7 +16,9 @@ Order (kube-apiserver's recommended order, built-ins that live elsewhere in pare
     mutating:   NamespaceLifecycle, LimitRanger, (ServiceAccount, DefaultTolerationSeconds,
                 DefaultStorageClass: applied by ``ApiStore.create`` just before), NodeRestriction,
                 Priority, MutatingAdmissionWebhook
-    validating: LimitRanger, PodSecurity, Priority, ValidatingAdmissionWebhook, ResourceQuota
+    validating: (RBACEscalation), LimitRanger, PodSecurity, Priority, (CertificateApproval,
+                CertificateSigning, CertificateSubjectRestriction: installed with the authorizer),
+                ValidatingAdmissionWebhook, ResourceQuota
 
 The requesting user reaches the chain through :data:`request_user`, a context variable the HTTP
 middleware sets after authentication (requests without one, e.g. the server's own bootstrap
@@ -28,7 +30,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,6 +38,7 @@ from ...api import errors
 from ...api.resources import ResourceInfo
 
 if TYPE_CHECKING:
+    from ..authn import UserInfo
     from ..rest import ApiStore
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,17 @@ def user_info(user: Obj | None) -> Obj:
     if u.get("extra"):
         info["extra"] = {k: list(v) for k, v in dict(u["extra"]).items()}
     return info
+
+
+def admission_user(u: Mapping[str, Any] | None) -> UserInfo:
+    """A UserInfo dict (``username``, ``groups``, ...) as the authorizers' UserInfo."""
+    from ..authn import UserInfo
+
+    u = u or {}
+    extra = u.get("extra") or {}
+    return UserInfo(name=str(u.get("username") or ""), uid=str(u.get("uid") or ""),
+                    groups=tuple(str(g) for g in u.get("groups") or ()),
+                    extra={str(k): tuple(v) for k, v in extra.items()})
 
 
 @dataclass

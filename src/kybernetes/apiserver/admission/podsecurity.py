@@ -8,8 +8,8 @@ latest) for the modes:
   "restricted:latest": allowPrivilegeEscalation != false (container "c" must set ...), ...``;
 * ``warn``: the request passes with a warning ``would violate PodSecurity "baseline:latest": ...``
   (kubectl prints it as ``Warning: would violate PodSecurity ...``);
-* ``audit``: recorded upstream as an audit annotation; we have no audit log yet, so it is only
-  logged at debug level.
+* ``audit``: recorded upstream as an audit annotation (``pod-security.kubernetes.io/
+  audit-violations``); here only logged at debug level, not written to the audit log.
 
 Unlabelled modes default to ``privileged:latest``. An invalid enforce level counts as
 ``restricted`` (an invalid warn/audit level as ``privileged``), as upstream; such labels are

@@ -5,7 +5,8 @@
     authz.authorize_request(request, user)      # in the middleware: raises 403 Forbidden
 
 Constructing it also installs escalation prevention as the first validating admission plugin
-of ``api.admission``.
+of ``api.admission``, and the CertificateSigningRequest plugins that ask the authorizer
+(:mod:`..admission.certificates`).
 
 ``mode`` is ``--authorization-mode``: a comma-separated, ordered list of ``RBAC``, ``Node`` and
 ``AlwaysAllow``. Members of ``system:masters`` are always allowed first (upstream's
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..admission import certificates as certificate_admission
 from ..authn import UserInfo
 from . import bootstrap
 from .aggregation import AggregationController
@@ -79,6 +81,7 @@ class Authorization:
         self.authorizer = Union(members)
         self.escalation = EscalationCheck(self.authorizer, self.rbac, self.index, api, registry)
         EscalationAdmission(self.escalation).install(api.admission)
+        certificate_admission.install(api.admission, self.authorizer)
         self.aggregation = AggregationController(self.index, api, registry)
         self.denials = 0
         from ..audit.auditor import annotate  # here: the audit package imports our attributes

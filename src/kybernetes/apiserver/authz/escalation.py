@@ -29,6 +29,7 @@ from ...api import errors
 from ...api.resources import ResourceInfo
 from ..admission.chain import CREATE, UPDATE, AdmissionChain, Plugin
 from ..admission.chain import Attributes as AdmissionAttributes
+from ..admission.chain import admission_user
 from ..authn import UserInfo
 from .attributes import Attributes
 from .policy import Rule, compact, compact_string, compile_rules, covers
@@ -156,10 +157,5 @@ class EscalationAdmission(Plugin):
 
 
 def _user(u: Mapping[str, Any] | None) -> UserInfo | None:
-    """Admission's UserInfo dict (``username``, ``groups``, ...) as a UserInfo."""
-    if not u:
-        return None
-    extra = u.get("extra") or {}
-    return UserInfo(name=str(u.get("username") or ""), uid=str(u.get("uid") or ""),
-                    groups=tuple(str(g) for g in u.get("groups") or ()),
-                    extra={str(k): tuple(v) for k, v in extra.items()})
+    """Admission's UserInfo dict as a UserInfo (None when there is none)."""
+    return admission_user(u) if u else None
