@@ -82,8 +82,12 @@ class SecureServer:
                 return r.status, raw.decode(errors="replace")
 
     async def kubectl(self, who: Identity, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        return await self.kubectl_with(who.kubeconfig, *args, stdin=stdin)
+
+    async def kubectl_with(self, kubeconfig: Path, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        """The real kubectl with ``kubeconfig``: (exit code, stdout, stderr)."""
         home = self.dir / "home"
-        env = {**os.environ, "KUBECONFIG": str(who.kubeconfig), "HOME": str(home), "KUBECACHEDIR": str(home / "cache")}
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(home), "KUBECACHEDIR": str(home / "cache")}
         proc = await asyncio.create_subprocess_exec(
             KUBECTL, *args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

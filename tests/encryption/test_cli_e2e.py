@@ -28,10 +28,12 @@ AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages":
 def test_up_passes_the_flags_to_its_apiserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     args = build_parser().parse_args([
-        "up", "--encryption-provider-config", "enc.yaml", "--audit-policy-file", "policy.yaml",
+        "up", "--token-auth-file", "tokens.csv", "--encryption-provider-config", "enc.yaml",
+        "--audit-policy-file", "policy.yaml",
         "--audit-log-path", "logs/audit.log", "--audit-log-maxsize", "5", "--audit-log-maxbackup", "3",
         "--audit-log-mode", "batch"])
     assert server_security_passthrough(args) == [
+        "--token-auth-file", str(tmp_path / "tokens.csv"),
         "--encryption-provider-config", str(tmp_path / "enc.yaml"),
         "--audit-policy-file", str(tmp_path / "policy.yaml"),
         "--audit-log-path", str(tmp_path / "logs" / "audit.log"),

@@ -8,6 +8,7 @@ import logging
 import ssl
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,7 @@ class ServerConfig:
     authorization_mode: str = "RBAC,Node"  # --authorization-mode: ordered RBAC, Node, AlwaysAllow
     encryption: Any = None                # encryption.EncryptionConfig (--encryption-provider-config)
     audit: Any = None                     # audit.AuditConfig (--audit-policy-file, --audit-log-*)
+    static_tokens: Mapping[str, Any] | None = None  # --token-auth-file: token -> authn.UserInfo
 
 
 def default_advertise_address(host: str) -> str:
@@ -100,7 +102,8 @@ class ApiServer:
         from . import tokens
 
         self.tokens = tokens.ServiceAccountTokens(config.service_accounts)
-        self.authn = authn.TokenAuthenticator(self.tokens, self.registry, store, self.cache)
+        self.authn = authn.TokenAuthenticator(self.tokens, self.registry, store, self.cache,
+                                              static_tokens=config.static_tokens)
         self.api.service_account_admission.require_service_account = config.service_accounts.require_service_account
         # metrics.k8s.io (kubectl top, HPA); the kubelet client sets metrics.fetch_summary
         self.metrics = metrics_api.MetricsApi(metrics_api.StoreReader(self.api, self.registry),

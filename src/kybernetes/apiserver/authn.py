@@ -23,6 +23,9 @@ existence lookups go through :class:`LiveObjects`, a point-read cache that the w
 invalidates key by key, so a steady stream of requests does no store reads at all while a
 deleted pod's token stops working as soon as the deletion reaches the watch cache.
 
+A token listed in ``--token-auth-file`` (``tokenfile.py``, none by default) is checked first and
+names its user directly.
+
 A token of the form ``<6>.<16>`` lower-case alphanumerics is a *bootstrap token* instead
 (``bootstraptoken.py``): its ``kube-system/bootstrap-token-<id>`` Secret decides, looked up
 through the same :class:`LiveObjects` cache (which keeps such Secrets' decoded data).
@@ -245,8 +248,10 @@ class TokenAuthenticator:
     """Authenticates ``Authorization: Bearer`` service-account tokens (see the module doc)."""
 
     def __init__(self, tokens: "ServiceAccountTokens", registry: "Registry", store: "Store", cache: WatchCache,
-                 *, clock: Callable[[], float] | None = None) -> None:
+                 *, clock: Callable[[], float] | None = None,
+                 static_tokens: Mapping[str, UserInfo] | None = None) -> None:
         self.tokens = tokens
+        self.static_tokens = dict(static_tokens or {})
         self.registry = registry
         self._clock = clock
         self._keyfn: dict[str, Callable[[str, str], str]] = {}
@@ -300,6 +305,9 @@ class TokenAuthenticator:
         return claims
 
     async def _authenticate(self, token: str) -> UserInfo | None:
+        static = self.static_tokens.get(token)
+        if static is not None:
+            return static
         if bootstraptoken.parse_token(token) is not None:  # <id>.<secret>: never a JWT
             found = await self.bootstrap.authenticate(token)
             return UserInfo(name=found[0], groups=tuple(found[1])) if found else None

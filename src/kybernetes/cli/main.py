@@ -211,8 +211,8 @@ async def run_apiserver(args: argparse.Namespace) -> None:
     from .secrets import load_server_security
 
     try:
-        encryption, audit = await load_server_security(args)
-    except ValueError as e:  # an invalid --encryption-provider-config / --audit-policy-file
+        encryption, audit, static_tokens = await load_server_security(args)
+    except ValueError as e:  # an invalid --encryption-provider-config / --audit-policy-file / --token-auth-file
         raise CliError(str(e))
     await store.start()
     config = ServerConfig(
@@ -223,7 +223,7 @@ async def run_apiserver(args: argparse.Namespace) -> None:
         service_accounts=TokenOptions(
             issuers=tuple(args.service_account_issuer or (DEFAULT_ISSUER,)),
             signing_key_file=str(pki.sa_key), key_files=(str(pki.sa_pub),), require_service_account=True),
-        anonymous_public=args.anonymous_auth,
+        anonymous_public=args.anonymous_auth, static_tokens=static_tokens,
     )
     config.encryption, config.audit = encryption, audit
     server = ApiServer(store, config)

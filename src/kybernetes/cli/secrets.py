@@ -32,11 +32,14 @@ ROTATE_ATTEMPTS = 5
 # ----------------------------------------------------------------------------------------------
 # server flags
 def add_server_security_args(p: argparse.ArgumentParser) -> None:
-    """``--anonymous-auth``, ``--encryption-provider-config`` and the ``--audit-*`` flags (kyb
-    apiserver, kyb up)."""
+    """``--anonymous-auth``, ``--token-auth-file``, ``--encryption-provider-config`` and the
+    ``--audit-*`` flags (kyb apiserver, kyb up)."""
     p.add_argument("--anonymous-auth", action="store_true",
                    help="serve /version to requests without credentials, as system:anonymous "
                         "(/healthz, /livez and /readyz never need credentials; everything else does)")
+    p.add_argument("--token-auth-file", default=None, metavar="FILE",
+                   help="static bearer tokens, CSV lines token,user,uid[,\"group1,group2\"] (off by "
+                        "default; read at start)")
     p.add_argument("--encryption-provider-config", default=None, metavar="FILE",
                    help="apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are "
                         "encrypted at rest, with which providers and keys")
@@ -58,7 +61,8 @@ def add_server_security_args(p: argparse.ArgumentParser) -> None:
 def server_security_passthrough(args: argparse.Namespace) -> list[str]:
     """The same flags for a child ``kyb apiserver`` (``kyb up``), with absolute paths."""
     out: list[str] = ["--anonymous-auth"] if args.anonymous_auth else []
-    for flag, value in (("--encryption-provider-config", args.encryption_provider_config),
+    for flag, value in (("--token-auth-file", args.token_auth_file),
+                        ("--encryption-provider-config", args.encryption_provider_config),
                         ("--audit-policy-file", args.audit_policy_file)):
         if value:
             out += [flag, str(Path(value).absolute())]
@@ -75,10 +79,15 @@ def server_security_passthrough(args: argparse.Namespace) -> list[str]:
     return out
 
 
-async def load_server_security(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(encryption config or None, audit config or None) from the flags; files are read off
-    the loop. Invalid files raise ValueError subclasses with every problem listed."""
-    encryption = audit = None
+async def load_server_security(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(encryption config, audit config, static tokens), each None when not asked for, from the
+    flags; files are read off the loop. Invalid files raise ValueError subclasses with every
+    problem listed."""
+    encryption = audit = tokens = None
+    if args.token_auth_file:
+        from ..apiserver.tokenfile import load_token_file
+
+        tokens = await asyncio.to_thread(load_token_file, args.token_auth_file)
     if args.encryption_provider_config:
         from ..apiserver.encryption import load_encryption_config
 
@@ -91,7 +100,7 @@ async def load_server_security(args: argparse.Namespace) -> tuple[Any, Any]:
                          max_backups=args.audit_log_maxbackup, max_age_days=args.audit_log_maxage,
                          mode=args.audit_log_mode) if args.audit_log_path else None
         audit = AuditConfig(policy=policy, log=log)
-    return encryption, audit
+    return encryption, audit, tokens
 
 
 # ----------------------------------------------------------------------------------------------
