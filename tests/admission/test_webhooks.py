@@ -296,3 +296,36 @@ async def test_service_reference_and_configuration_validation(api: ApiClient, we
     assert st == 422
     assert [c["field"] for c in doc["details"]["causes"]] == ["webhooks[0].name", "webhooks[0].sideEffects", "webhooks[0].timeoutSeconds",
                                                               "webhooks[0].clientConfig.url"]
+
+
+async def test_match_conditions_decide_which_requests_a_webhook_sees(api: ApiClient, webhook: WebhookServer) -> None:
+    cfg = {"url": webhook.url("/deny"), "caBundle": webhook.ca_bundle}
+    await configure(api, "ValidatingWebhookConfiguration", "conditions",
+                    hook("named.example.com", cfg, objectSelector={"matchLabels": {"case": "named"}}, matchConditions=[
+                        {"name": "not-exempt", "expression": "object.metadata.name != 'exempt'"},
+                        {"name": "anonymous", "expression": "request.userInfo.username == 'system:anonymous'"}]),
+                    hook("broken-fail.example.com", cfg, failurePolicy="Fail",
+                         objectSelector={"matchLabels": {"case": "fail"}},
+                         matchConditions=[{"name": "missing", "expression": "object.data.x == 'y'"}]),
+                    hook("broken-ignore.example.com", cfg, failurePolicy="Ignore",
+                         objectSelector={"matchLabels": {"case": "ignore"}},
+                         matchConditions=[{"name": "missing", "expression": "object.data.x == 'y'"}]))
+    st, doc, _ = await api.post("/api/v1/namespaces/default/configmaps", cm("checked", case="named"))
+    assert (st, doc["message"]) == (403, 'admission webhook "named.example.com" denied the request: '
+                                         "configmaps named deny-me are not welcome")
+    assert (await api.post("/api/v1/namespaces/default/configmaps", cm("exempt", case="named")))[0] == 201
+    assert [r["request"]["name"] for r in webhook.reviews["/deny"]] == ["checked"]
+    # a condition that fails to evaluate: Fail refuses without calling, Ignore skips the webhook
+    st, doc, _ = await api.post("/api/v1/namespaces/default/configmaps", cm("f", case="fail"))
+    assert (st, doc["reason"]) == (500, "InternalError")
+    assert doc["message"] == ("Internal error occurred: failed calling webhook \"broken-fail.example.com\": failed to "
+                              "evaluate match conditions: matchCondition 'missing': no such member in mapping: 'data'")
+    assert (await api.post("/api/v1/namespaces/default/configmaps", cm("i", case="ignore")))[0] == 201
+    assert len(webhook.reviews["/deny"]) == 1
+    # a condition that does not compile is refused with the configuration
+    bad = hook("bad.example.com", cfg, matchConditions=[{"name": "c", "expression": "object.metadata.name =="}])
+    st, doc, _ = await api.post("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+                                {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                                 "metadata": {"name": "bad"}, "webhooks": [bad]})
+    assert (st, doc["reason"]) == (422, "Invalid")
+    assert doc["details"]["causes"][0]["field"] == "webhooks[0].matchConditions[0].expression"

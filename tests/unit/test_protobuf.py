@@ -1093,6 +1093,25 @@ REALISTIC.append(pytest.param({
     "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "v"},
     "webhooks": [{**_WEBHOOK, "clientConfig": {"url": "https://hook.example.com/check"}}]}, id="validatingwebhookconfiguration"))
 
+REALISTIC.append(pytest.param({
+    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "p"},
+    "spec": {"failurePolicy": "Fail", "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+             "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                                                     "operations": ["CREATE", "UPDATE"], "resources": ["deployments"],
+                                                     "resourceNames": ["web"]}],
+                                  "namespaceSelector": {"matchLabels": {"env": "test"}}, "matchPolicy": "Equivalent"},
+             "matchConditions": [{"name": "big", "expression": "object.spec.replicas > 1"}],
+             "variables": [{"name": "n", "expression": "object.spec.replicas"}],
+             "validations": [{"expression": "variables.n <= int(params.data.max)", "message": "too many",
+                              "messageExpression": "'at most ' + params.data.max", "reason": "Forbidden"}]},
+    "status": {"observedGeneration": 1}}, id="validatingadmissionpolicy"))
+REALISTIC.append(pytest.param({
+    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "b"},
+    "spec": {"policyName": "p", "validationActions": ["Deny", "Audit"],
+             "paramRef": {"name": "limits", "namespace": "default", "parameterNotFoundAction": "Deny"},
+             "matchResources": {"objectSelector": {"matchLabels": {"checked": "yes"}}}}},
+    id="validatingadmissionpolicybinding"))
+
 
 @pytest.mark.parametrize("obj", REALISTIC)
 def test_round_trip_realistic_objects(obj: dict[str, Any]) -> None:

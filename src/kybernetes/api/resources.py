@@ -196,6 +196,10 @@ BUILTIN: tuple[ResourceInfo, ...] = (
     # admissionregistration.k8s.io/v1
     _r("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", ns=False, cat=("api-extensions",)),
     _r("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", ns=False, cat=("api-extensions",)),
+    _r("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", ns=False,
+       cat=("api-extensions",), sub=(_status("ValidatingAdmissionPolicy"),)),
+    _r("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings",
+       ns=False, cat=("api-extensions",)),
     # events.k8s.io/v1 shares storage with core/v1 events (converted on the way in and out).
     _r("events.k8s.io", "v1", "Event", "events", short=("ev",), storage_group=""),
     # apiextensions.k8s.io/v1

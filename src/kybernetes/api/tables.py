@@ -927,6 +927,26 @@ def _csr_cells(obj: Obj, now: datetime) -> list[Cell]:
             human_duration(int(exp)) if exp is not None else "<none>", condition_summary(obj)]
 
 
+def _vap_cells(obj: Obj, now: datetime) -> list[Cell]:
+    spec = obj.get("spec") or {}
+    pk = spec.get("paramKind") or {}
+    kind = f"{pk.get('apiVersion', '')}/{pk.get('kind', '')}" if pk else "<unset>"
+    return [_name(obj), len(spec.get("validations") or []), kind, _age(obj, now)]
+
+
+def _vap_binding_cells(obj: Obj, now: datetime) -> list[Cell]:
+    spec = obj.get("spec") or {}
+    ref = spec.get("paramRef")
+    param = "<unset>"
+    if ref and ref.get("name"):
+        param = f"{ref.get('namespace') or '*'}/{ref['name']}"
+    elif ref and ref.get("selector") is not None:
+        from .labels import format_label_selector
+
+        param = format_label_selector(ref["selector"])
+    return [_name(obj), spec.get("policyName") or "", param, _age(obj, now)]
+
+
 def _priority_class_cells(obj: Obj, now: datetime) -> list[Cell]:
     return [
         _name(obj), int(obj.get("value") or 0), bool(obj.get("globalDefault") or False), _age(obj, now),
@@ -1165,6 +1185,19 @@ _PRINTERS: dict[tuple[str, str], tuple[ColumnSpec, CellFn]] = {
         _name_col(), _age_col(), _col("SignerName"), _col("Requestor"), _col("RequestedDuration"),
         _col("Condition"),
     ], _csr_cells),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): (lambda: [
+        _name_col(),
+        _col("Validations", "integer", "Validations indicates the number of validation rules defined in this "
+             "configuration"),
+        _col("ParamKind", doc="ParamKind specifies the kind of resources used to parameterize this policy"),
+        _age_col(),
+    ], _vap_cells),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): (lambda: [
+        _name_col(),
+        _col("PolicyName", doc="PolicyName indicates the policy definition which the policy binding binded to"),
+        _col("ParamRef", doc="ParamRef indicates the param resource which sets the configration param"),
+        _age_col(),
+    ], _vap_binding_cells),
     ("scheduling.k8s.io", "PriorityClass"): (lambda: [
         _name_col(),
         _col("Value", "integer", ("io.k8s.api.scheduling.v1.PriorityClass", "value")),

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from kybernetes.api import csr as _csr
+from kybernetes.api import vap as _vap
 from kybernetes.api import labels as _labels
 from kybernetes.api import openapi_defs
 from kybernetes.api import quantity as _quantity
@@ -1761,6 +1762,7 @@ def _validate_webhook_configuration(obj: Obj, old: Obj | None, *, mutating: bool
                 (("reinvocationPolicy", ["Never", "IfNeeded"]),) if mutating else ()):
             if hook.get(key) is not None and hook[key] not in allowed:
                 errs.append(not_supported(f"{p}.{key}", hook[key], allowed))
+        errs += _vap.named_expressions(f"{p}.matchConditions", _list(hook.get("matchConditions")))
         cc = _dict(hook.get("clientConfig"))
         if bool(cc.get("url")) == bool(cc.get("service")):
             errs.append(required(f"{p}.clientConfig", "exactly one of url or service is required"))
@@ -1822,6 +1824,8 @@ _VALIDATORS: dict[tuple[str, str], Validator] = {
         lambda o, old: _validate_webhook_configuration(o, old, mutating=True),
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"):
         lambda o, old: _validate_webhook_configuration(o, old, mutating=False),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): lambda o, old: _vap.validate_policy(o, old),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): lambda o, old: _vap.validate_binding(o, old),
 }
 
 

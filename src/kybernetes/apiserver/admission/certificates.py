@@ -114,8 +114,8 @@ class CertificateSubjectRestriction(Plugin):
 
 
 def install(chain: AdmissionChain, authz: Authorizer) -> None:
-    """Add the three plugins to ``chain`` (once), before the validating webhooks."""
+    """Add the three plugins to ``chain`` (once), before the admission policies and webhooks."""
     if any(isinstance(p, CertificateApproval) for p in chain.plugins):
         return
     for plugin in (CertificateApproval(authz), CertificateSigning(authz), CertificateSubjectRestriction()):
-        chain.insert(plugin, before="ValidatingAdmissionWebhook")
+        chain.insert(plugin, before="ValidatingAdmissionPolicy")

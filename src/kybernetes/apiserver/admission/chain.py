@@ -18,7 +18,7 @@ Order (kube-apiserver's recommended order, built-ins that live elsewhere in pare
                 Priority, MutatingAdmissionWebhook
     validating: (RBACEscalation), LimitRanger, PodSecurity, Priority, (CertificateApproval,
                 CertificateSigning, CertificateSubjectRestriction: installed with the authorizer),
-                ValidatingAdmissionWebhook, ResourceQuota
+                ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota
 
 The requesting user reaches the chain through :data:`request_user`, a context variable the HTTP
 middleware sets after authentication (requests without one, e.g. the server's own bootstrap
@@ -201,6 +201,7 @@ class AdmissionChain:
         from .namespace_lifecycle import NamespaceLifecycle
         from .noderestriction import NodeRestriction
         from .podsecurity import PodSecurity
+        from .policy import ValidatingAdmissionPolicy
         from .priority import Priority
         from .resourcequota import ResourceQuota
         from .webhooks import MutatingAdmissionWebhook, ValidatingAdmissionWebhook, WebhookClient
@@ -217,6 +218,8 @@ class AdmissionChain:
             ("scheduling.k8s.io", "priorityclasses"): cache("scheduling.k8s.io", "v1", "priorityclasses"),
             (arg, "mutatingwebhookconfigurations"): cache(arg, "v1", "mutatingwebhookconfigurations"),
             (arg, "validatingwebhookconfigurations"): cache(arg, "v1", "validatingwebhookconfigurations"),
+            (arg, "validatingadmissionpolicies"): cache(arg, "v1", "validatingadmissionpolicies"),
+            (arg, "validatingadmissionpolicybindings"): cache(arg, "v1", "validatingadmissionpolicybindings"),
         }
         client = WebhookClient(api)
         chain = cls([
@@ -226,6 +229,8 @@ class AdmissionChain:
             Priority(api, caches[("scheduling.k8s.io", "priorityclasses")]),
             MutatingAdmissionWebhook(api, caches[(arg, "mutatingwebhookconfigurations")], client),
             PodSecurity(api),
+            ValidatingAdmissionPolicy(api, caches[(arg, "validatingadmissionpolicies")],
+                                      caches[(arg, "validatingadmissionpolicybindings")]),
             ValidatingAdmissionWebhook(api, caches[(arg, "validatingwebhookconfigurations")], client),
             ResourceQuota(api, caches[("", "resourcequotas")]),
         ])

@@ -181,6 +181,18 @@ def options_for(attrs: Attributes) -> Obj | None:
 
 
 def build_review(attrs: Attributes, version: str = "v1") -> Obj:
+    req = admission_request(attrs)
+    req["object"] = attrs.obj
+    req["oldObject"] = attrs.old
+    req["dryRun"] = attrs.dry_run
+    opts = options_for(attrs)
+    if opts is not None:
+        req["options"] = opts
+    return {"apiVersion": f"admission.k8s.io/{version}", "kind": "AdmissionReview", "request": req}
+
+
+def admission_request(attrs: Attributes) -> Obj:
+    """The AdmissionRequest without the objects and options (also CEL's ``request``)."""
     gvk = {"group": attrs.group, "version": attrs.info.version, "kind": attrs.kind}
     gvr = {"group": attrs.group, "version": attrs.info.version, "resource": attrs.resource}
     req: Obj = {"uid": attrs.uid, "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr}
@@ -192,13 +204,7 @@ def build_review(attrs: Attributes, version: str = "v1") -> Obj:
         req["namespace"] = attrs.namespace
     req["operation"] = attrs.operation
     req["userInfo"] = attrs.user
-    req["object"] = attrs.obj
-    req["oldObject"] = attrs.old
-    req["dryRun"] = attrs.dry_run
-    opts = options_for(attrs)
-    if opts is not None:
-        req["options"] = opts
-    return {"apiVersion": f"admission.k8s.io/{version}", "kind": "AdmissionReview", "request": req}
+    return req
 
 
 @dataclass(frozen=True)

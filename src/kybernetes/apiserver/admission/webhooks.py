@@ -40,6 +40,7 @@ import orjson
 
 from ...api import errors
 from ...api import patch as patchlib
+from ...api import vap
 from .cache import PrefixCache
 from .chain import Attributes, Plugin
 from .namespace_lifecycle import get_namespace
@@ -48,6 +49,7 @@ from .webhook_rules import (
     NO_SIDE_EFFECTS,
     Webhook,
     WebhookCallError,
+    admission_request,
     build_review,
     denied,
     dry_run_unsupported,
@@ -178,11 +180,24 @@ class _WebhookPlugin(Plugin):
             ns_labels = (ns.get("metadata") or {}).get("labels") or {}
         out = []
         for h in hooks:
-            if matches(h, attrs, ns_labels):
-                if h.match_conditions:
-                    log.warning("webhook %s: matchConditions are not evaluated; calling it", h.name)
+            if matches(h, attrs, ns_labels) and self._conditions_hold(h, attrs):
                 out.append(h)
         return out
+
+    def _conditions_hold(self, hook: Webhook, attrs: Attributes) -> bool:
+        """The webhook's matchConditions (CEL over object, oldObject and request): any false skips
+        it; an error skips it (Ignore) or fails the request (Fail)."""
+        if not hook.match_conditions:
+            return True
+        act = vap.activation(obj=attrs.obj, old=attrs.old, request=admission_request(attrs), params=None,
+                             namespace=None, variables=[])
+        matched, error = vap.match_conditions(list(hook.match_conditions), act)
+        if error is None:
+            return matched
+        if hook.failure_policy == "Ignore":
+            log.warning("webhook %s: %s; skipping it", hook.name, error)
+            return False
+        raise errors.internal(str(WebhookCallError(hook.name, error)))
 
     async def invoke(self, hook: Webhook, attrs: Attributes) -> Any:
         """Call one webhook: None when its failure is ignored, else its Verdict; raises the
