@@ -38,9 +38,10 @@ def test_validations_messages_and_errors() -> None:
     obj = {"metadata": {"name": "web-1"}, "spec": {"replicas": 6}}
     act = _act(obj, {"max": 5}, policy["spec"]["variables"])
     assert vap.evaluate(policy, act) == [
-        vap.Decision("failed expression: object.spec.replicas <= 5"),
-        vap.Decision("replicas 6 > 5", "Forbidden"),
-        vap.Decision("expression 'object.spec.missing == 1' resulted in error: no such member in mapping: 'missing'"),
+        vap.Decision("failed expression: object.spec.replicas <= 5", index=0),
+        vap.Decision("replicas 6 > 5", "Forbidden", 1),
+        vap.Decision("expression 'object.spec.missing == 1' resulted in error: no such member in mapping: 'missing'",
+                     index=2),
     ]
     # Ignore: an error admits
     ignore = {"spec": {**policy["spec"], "failurePolicy": "Ignore"}}

@@ -254,3 +254,37 @@ async def test_requests_denied_by_authorization_are_audited(audit: Audited, monk
     assert evs[1]["user"]["username"] == "system:anonymous"
     assert evs[1]["responseStatus"]["reason"] == "Forbidden" and evs[1]["responseStatus"]["code"] == 403
     assert evs[1]["objectRef"] == {"resource": "secrets", "namespace": "default", "name": "x", "apiVersion": "v1"}
+
+
+async def test_admission_annotates_the_audit_events(audit: Audited) -> None:
+    """PodSecurity's enforce-policy and audit-violations, and a ValidatingAdmissionPolicy's Audit action."""
+    code, body, _ = await audit.api.post("/api/v1/namespaces", {"metadata": {
+        "name": "audited", "labels": {"pod-security.kubernetes.io/audit": "restricted"}}})
+    assert code == 201, body
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "c", "image": "busybox", "securityContext": {"privileged": True}}]}}
+    code, body, headers = await audit.api.post("/api/v1/namespaces/audited/pods", pod)
+    assert code == 201, body
+    done = (await audit.events_of(headers["Audit-Id"], 2))[1]
+    assert done["annotations"]["pod-security.kubernetes.io/enforce-policy"] == "privileged:latest"
+    assert done["annotations"]["pod-security.kubernetes.io/audit-violations"].startswith(
+        'would violate PodSecurity "restricted:latest": privileged (container "c" must not set '
+        'securityContext.privileged=true), allowPrivilegeEscalation != false')
+
+    arg = "/apis/admissionregistration.k8s.io/v1"
+    policy = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+              "metadata": {"name": "cm-policy"},
+              "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                               "operations": ["CREATE"], "resources": ["configmaps"]}]},
+                       "validations": [{"expression": "object.data.k == 'ok'"}]}}
+    binding = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+               "metadata": {"name": "cm-audit"}, "spec": {"policyName": "cm-policy", "validationActions": ["Audit"]}}
+    assert (await audit.api.post(f"{arg}/validatingadmissionpolicies", policy))[0] == 201
+    assert (await audit.api.post(f"{arg}/validatingadmissionpolicybindings", binding))[0] == 201
+    code, body, headers = await audit.api.post("/api/v1/namespaces/audited/configmaps",
+                                               {"metadata": {"name": "c"}, "data": {"k": "bad"}})
+    assert code == 201, body
+    done = (await audit.events_of(headers["Audit-Id"], 2))[1]
+    assert orjson.loads(done["annotations"]["validation.policy.admission.k8s.io/validation_failure"]) == [{
+        "message": "failed expression: object.data.k == 'ok'", "policy": "cm-policy", "binding": "cm-audit",
+        "expressionIndex": 0, "validationActions": ["Audit"]}]

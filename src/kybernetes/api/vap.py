@@ -136,6 +136,7 @@ class Decision:
 
     message: str
     reason: str = "Invalid"
+    index: int = 0       # of the validation in spec.validations
 
 
 def evaluate(policy: Obj, act: Mapping[str, Any]) -> list[Decision]:
@@ -149,21 +150,22 @@ def evaluate(policy: Obj, act: Mapping[str, Any]) -> list[Decision]:
     if not matched:
         return []
     out: list[Decision] = []
-    for v in spec.get("validations") or []:
+    for i, v in enumerate(spec.get("validations") or []):
         expression = str(v.get("expression") or "")
         try:
             ok = run(expression, act)
         except CelError as e:
             if fail:
-                out.append(Decision(f"expression '{expression}' resulted in error: {e}"))
+                out.append(Decision(f"expression '{expression}' resulted in error: {e}", index=i))
             continue
         if not isinstance(ok, bool):
             if fail:
-                out.append(Decision(f"expression '{expression}' resulted in error: expected a bool, got {ok!r}"))
+                out.append(Decision(f"expression '{expression}' resulted in error: expected a bool, got {ok!r}",
+                                    index=i))
             continue
         if ok:
             continue
-        out.append(Decision(_message(v, expression, act), str(v.get("reason") or "Invalid")))
+        out.append(Decision(_message(v, expression, act), str(v.get("reason") or "Invalid"), i))
     return out
 
 

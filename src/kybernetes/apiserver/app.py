@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import ssl
@@ -20,7 +21,8 @@ from ..api import meta as m
 from ..storage.interface import Store
 from . import discovery
 from . import metrics as metrics_api
-from .admission import request_user
+from .admission.chain import request_annotator, request_user
+from .audit.auditor import annotate as annotate_audit
 from .handlers import Handlers, json_response, status_response
 from .registry import Registry
 from .rest import KUBERNETES_SERVICE_IP, ApiStore, ListOptions, WriteOptions
@@ -326,6 +328,7 @@ class ApiServer:
                     raise errors.unauthorized()
                 request[USER_KEY] = user
                 request_user.set(user)  # admission (webhook userInfo) reads it
+                request_annotator.set(functools.partial(annotate_audit, request))  # admission's audit annotations
                 request[authn.USER_INFO_KEY] = authn.UserInfo.from_dict(user)  # for an authorizer
                 if not self.ready and path != "/version":
                     raise errors.unavailable("the API server is starting")

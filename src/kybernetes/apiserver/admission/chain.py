@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,6 +51,9 @@ LOOPBACK_USER: Obj = {"name": "system:apiserver", "groups": ["system:masters", "
 
 #: The authenticated user of the request being served (set by the API server's middleware).
 request_user: contextvars.ContextVar[Obj | None] = contextvars.ContextVar("kybernetes_request_user", default=None)
+#: Adds an annotation to the request's audit events (set by the middleware; None when not audited).
+request_annotator: contextvars.ContextVar[Callable[[str, str], None] | None] = contextvars.ContextVar(
+    "kybernetes_request_annotator", default=None)
 
 
 def user_info(user: Obj | None) -> Obj:
@@ -115,6 +118,12 @@ class Attributes:
     def warn(self, text: str) -> None:
         if text not in self.warnings:
             self.warnings.append(text)
+
+    def annotate(self, key: str, value: str) -> None:
+        """An annotation on the request's audit events (upstream ``Attributes.AddAnnotation``)."""
+        add = request_annotator.get()
+        if add is not None:
+            add(key, value)
 
 
 # ------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ latest) for the modes:
   "restricted:latest": allowPrivilegeEscalation != false (container "c" must set ...), ...``;
 * ``warn``: the request passes with a warning ``would violate PodSecurity "baseline:latest": ...``
   (kubectl prints it as ``Warning: would violate PodSecurity ...``);
-* ``audit``: recorded upstream as an audit annotation (``pod-security.kubernetes.io/
-  audit-violations``); here only logged at debug level, not written to the audit log.
+* ``audit``: the audit annotation ``pod-security.kubernetes.io/audit-violations: would violate
+  PodSecurity "baseline:latest": ...`` on the request's audit events (every evaluated pod also
+  gets ``pod-security.kubernetes.io/enforce-policy: <level>:<version>``).
 
 Unlabelled modes default to ``privileged:latest``. An invalid enforce level counts as
 ``restricted`` (an invalid warn/audit level as ``privileged``), as upstream; such labels are
@@ -209,6 +210,7 @@ class PodSecurity(Plugin):
         policy, _ = policy_from_labels(_labels(ns))
         assert attrs.obj is not None
         if attrs.is_("", "pods"):
+            attrs.annotate(LABEL_PREFIX + "enforce-policy", str(policy.enforce))
             if policy.enforce.level == policy.warn.level == policy.audit.level == "privileged":
                 return
             if attrs.operation == UPDATE and attrs.old is not None and attrs.subresource == "" \
@@ -233,8 +235,8 @@ class PodSecurity(Plugin):
         if enforce and results(policy.enforce):
             raise forbidden(attrs, f'violates PodSecurity "{policy.enforce}": {checks.forbidden_detail(results(policy.enforce))}')
         if results(policy.audit):
-            log.debug("would violate PodSecurity %s: %s/%s %s", policy.audit, attrs.namespace, attrs.name,
-                      checks.forbidden_detail(results(policy.audit)))
+            attrs.annotate(LABEL_PREFIX + "audit-violations", f'would violate PodSecurity "{policy.audit}": '
+                                                              f'{checks.forbidden_detail(results(policy.audit))}')
         if results(policy.warn):
             attrs.warn(f'would violate PodSecurity "{policy.warn}": {checks.forbidden_detail(results(policy.warn))}')
 

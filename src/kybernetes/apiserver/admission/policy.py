@@ -16,13 +16,15 @@ A failed validation is acted on per the binding's ``validationActions``: ``Deny`
 request with upstream's Status (``<resource> "<name>" is forbidden: ValidatingAdmissionPolicy
 '<policy>' with binding '<binding>' denied request: <message>``, reason ``Invalid`` → 422 unless
 the validation names another reason); ``Warn`` adds the warning ``Validation failed for
-ValidatingAdmissionPolicy '<policy>' with binding '<binding>': <message>``; ``Audit`` is logged
-(the audit log does not get it). Configuration errors (missing params, an unknown paramKind)
+ValidatingAdmissionPolicy '<policy>' with binding '<binding>': <message>``; ``Audit`` adds the
+audit annotation ``validation.policy.admission.k8s.io/validation_failure`` (a JSON list of
+message, policy, binding, expressionIndex, validationActions). Configuration errors (missing params, an unknown paramKind)
 follow ``failurePolicy``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+AUDIT_KEY = "validation.policy.admission.k8s.io/validation_failure"
 
 
 class ConfigError(Exception):
@@ -154,8 +157,10 @@ class ValidatingAdmissionPolicy(Plugin):
                 attrs.warn(f"Validation failed for ValidatingAdmissionPolicy '{pname}' with binding '{bname}': "
                            f"{decision.message}")
             elif action == "Audit":
-                log.info("ValidatingAdmissionPolicy %s with binding %s: audit: %s %s/%s: %s", pname, bname,
-                         attrs.operation, attrs.namespace, attrs.name, decision.message)
+                attrs.annotate(AUDIT_KEY, json.dumps([{
+                    "message": decision.message, "policy": pname, "binding": bname,
+                    "expressionIndex": decision.index, "validationActions": list(actions)}],
+                    separators=(",", ":")))
 
     async def _params(self, kind: Mapping[str, Any] | None, ref: Mapping[str, Any] | None,
                       attrs: Attributes) -> list[Any]:
