@@ -127,3 +127,72 @@ async def test_an_interrupted_bootstrap_resumes_with_the_same_request(env: Env, 
             await task
     assert kc.exists() and not pending.exists()
     assert not kb.needs_bootstrap(kc, dt.datetime.now(dt.UTC))
+
+
+def test_the_rotation_deadline_is_at_70_to_90_percent_of_the_life() -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=100)
+    assert kb.rotation_deadline(start, end, 0.0) == start + dt.timedelta(days=70)
+    assert kb.rotation_deadline(start, end, 0.5) == start + dt.timedelta(days=80)
+    assert kb.rotation_deadline(start, end, 0.999) < start + dt.timedelta(days=90)
+
+
+async def test_a_kubelet_rotates_its_client_certificate(env: Env, tmp_path: Path) -> None:
+    """--rotate-certificates: at the deadline a new key is certified through a CSR the controller
+    manager approves as a self renewal; the kubeconfig is rewritten and the client goes on."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    ident = await env.server.identity("system:node:rot1", ("system:nodes",))
+    kc = tmp_path / "kubelet.kubeconfig"
+    kc.write_bytes(ident.kubeconfig.read_bytes())
+    old_pem = kb._client_cert_pem(kc)
+    client = ApiClient.from_kubeconfig(kc)
+    first = [dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)]   # the first look finds it due, later ones do not
+
+    def now() -> dt.datetime:
+        return first.pop() if first else dt.datetime.now(dt.UTC)
+
+    assert (await whoami(client)) == "system:node:rot1"   # a session with the old certificate
+    session_before = client._session
+    task = asyncio.ensure_future(kb.rotate_client_certificate(client, str(kc), "rot1", now=now, poll=0.1))
+    try:
+        new_pem = await eventually(lambda: _changed(kc, old_pem), "the rotated certificate")
+        cert = x509.load_pem_x509_certificate(new_pem)
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:node:rot1"
+        assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:nodes"
+        assert cert.public_key() != x509.load_pem_x509_certificate(old_pem).public_key()
+        assert not (tmp_path / "kubelet.kubeconfig.key.tmp").exists()
+        assert stat.S_IMODE(kc.stat().st_mode) == 0o600
+        [renewal] = [c for c in (await env.admin.list(CSRS))["items"] if c["spec"]["username"] == "system:node:rot1"]
+        assert renewal["status"]["conditions"][0]["message"] == (
+            "Auto approving self kubelet client certificate after SubjectAccessReview.")
+        await eventually(lambda: _swapped(client, session_before), "the client to take the new certificate")
+        # the running client and one made from the rewritten kubeconfig both act as the node
+        fresh = ApiClient.from_kubeconfig(kc)
+        try:
+            for c in (client, fresh):
+                assert (await whoami(c)) == "system:node:rot1"
+        finally:
+            await fresh.close()
+        assert not task.done()   # waiting for the next deadline
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await client.close()
+
+
+async def whoami(client: ApiClient) -> str:
+    review = await client.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                  body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    return str(review["status"]["userInfo"]["username"])
+
+
+async def _changed(kc: Path, old: bytes | None) -> bytes | None:
+    pem = await asyncio.to_thread(kb._client_cert_pem, kc)
+    return pem if pem != old else None
+
+
+async def _swapped(client: ApiClient, before: object) -> bool:
+    return client._session is not before

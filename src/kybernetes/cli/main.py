@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     kl.add_argument("--cluster-dns", default="", help="comma-separated cluster DNS addresses for pods' resolv.conf")
     kl.add_argument("--cluster-domain", default="cluster.local", help="cluster domain (default cluster.local)")
     kl.add_argument("--pod-manifest-path", default=None, help="directory of static pod manifests")
+    kl.add_argument("--rotate-certificates", action="store_true",
+                    help="renew the --kubeconfig client certificate through a CertificateSigningRequest at "
+                         "70-90%% of its life (kyb up turns it on)")
     kl.add_argument("--client-ca-file", default=None,
                     help="CA that signs clients of the kubelet server (default: the kubeconfig's CA)")
     kl.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
@@ -297,7 +300,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         components.append(Component("kubelet", me + [
             "kubelet", "--runtime", args.runtime, "--kubeconfig", str(kl_kc), "--node-name", node,
             "--data-dir", str(data_dir / "kubelet"), "--port", str(args.kubelet_port),
-            "--client-ca-file", str(data_dir / "pki" / "ca.crt"), *verbose]))
+            "--client-ca-file", str(data_dir / "pki" / "ca.crt"), "--rotate-certificates", *verbose]))
     if args.runtime == "fake":
         # one process simulates every node, so it acts for many nodes: it gets its own admin identity
         kl_kc = component_kubeconfig(data_dir, "fake-kubelet", "kybernetes:fake-kubelet", ["system:masters"], url)
@@ -397,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
                 cgroup_root=args.cgroup_root,
                 cluster_dns=[a.strip() for a in args.cluster_dns.split(",") if a.strip()],
                 cluster_domain=args.cluster_domain, pod_manifest_path=args.pod_manifest_path,
-                client_ca_file=args.client_ca_file, insecure_registries=args.insecure_registry)
+                client_ca_file=args.client_ca_file, insecure_registries=args.insecure_registry,
+                rotate_certificates=args.rotate_certificates)
             return _run_async(run_kubelet(opts))
         if args.command == "kubelet":
             from ..kubelet.fake import _parse_capacity, run_fake_kubelet

@@ -128,6 +128,7 @@ class ApiClient:
             self._headers["Authorization"] = f"Bearer {token}"
         self._limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
+        self._retiring: set[asyncio.Task[None]] = set()   # sessions closing after a certificate change
         self._closed = False
         self.requests_sent = 0
         self.retries = 0
@@ -159,9 +160,31 @@ class ApiClient:
 
     async def close(self) -> None:
         self._closed = True
+        for task in list(self._retiring):
+            task.cancel()
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def set_client_certificate(self, cert_pem: bytes, key_pem: bytes, *, drain: float = 60.0) -> None:
+        """Present a new client certificate from now on (a kubelet's rotated identity): new
+        connections use it; the connections open now keep serving their requests and watches for
+        ``drain`` seconds, then close (their watches reconnect with the new certificate)."""
+        from ..pki.kubeconfig import load_client_cert
+
+        if self._ssl is None:
+            raise RuntimeError("this client has no TLS context to hold a client certificate")
+        await asyncio.to_thread(load_client_cert, self._ssl, cert_pem, key_pem)
+        old, self._session = self._session, None
+        if old is not None:
+            async def retire() -> None:
+                try:
+                    await asyncio.sleep(drain)
+                finally:
+                    await old.close()
+            task = asyncio.ensure_future(retire())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
 
     async def __aenter__(self) -> Self:
         return self

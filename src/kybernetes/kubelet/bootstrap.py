@@ -30,6 +30,8 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,54 +218,127 @@ def _bootstrap_cluster(bootstrap_kubeconfig: str) -> tuple[str, bytes]:
     return server, ca
 
 
+CSRS_RESOURCE = ("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest")
+
+
+async def request_certificate(client: Any, node_name: str, key_pem: bytes, *, timeout: float = DEFAULT_TIMEOUT,
+                              poll: float = 1.0) -> bytes:
+    """Ask for a client certificate for ``key_pem`` with ``client`` (the bootstrap token, or the
+    node's own certificate when renewing) and wait for it; the certificate PEM."""
+    from ..client.errors import AlreadyExists, NotFound, TransportError
+    from ..client.resources import Resource
+
+    request_pem, _ = await asyncio.to_thread(make_request, node_name, key_pem)
+    name = request_name(request_pem)
+    wanted = csr_object(name, request_pem)
+    csrs = Resource(*CSRS_RESOURCE, namespaced=False)
+    log.info("kubelet %s: requesting a client certificate (%s)", node_name, name)
+    try:
+        obj = await client.create(csrs, wanted)
+    except AlreadyExists:
+        obj = await client.get(csrs, name)
+        if not compatible(obj, wanted):
+            raise BootstrapError(f"certificate signing request {name} exists and asks for something else") from None
+    uid = (obj.get("metadata") or {}).get("uid")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (cert_pem := outcome(obj, key_pem)) is None:
+        if loop.time() > deadline:
+            raise BootstrapError(f"certificate signing request {name} was not signed within {timeout:g}s "
+                                 "(is it approved? kubectl certificate approve)")
+        await asyncio.sleep(poll)
+        try:
+            obj = await client.get(csrs, name)
+        except TransportError as e:  # the API server restarting: keep waiting
+            log.warning("kubelet %s: waiting for %s: %s", node_name, name, e)
+            continue
+        except NotFound:
+            raise BootstrapError(f"certificate signing request {name} was deleted") from None
+        if uid and (obj.get("metadata") or {}).get("uid") != uid:
+            raise BootstrapError(f"certificate signing request {name} was deleted and recreated")
+    return cert_pem
+
+
+async def _write_identity(target: Path, server: str, ca: bytes, cert_pem: bytes, key_pem: bytes, node_name: str) -> None:
+    from ..pki.kubeconfig import write_kubeconfig
+
+    await asyncio.to_thread(write_kubeconfig, target, server=server, ca_pem=ca, cert_pem=cert_pem, key_pem=key_pem,
+                            user=f"system:node:{node_name}")
+    await asyncio.to_thread(target.with_name(target.name + ".key.tmp").unlink, missing_ok=True)
+
+
 async def bootstrap(bootstrap_kubeconfig: str, kubeconfig: str, node_name: str, *,
                     timeout: float = DEFAULT_TIMEOUT, poll: float = 1.0) -> bool:
     """Get a client certificate through a CSR if ``kubeconfig`` needs one; True if it did.
 
     Raises BootstrapError (and the client's ApiError, e.g. Unauthorized for a bad token)."""
-    from ..client.errors import AlreadyExists, NotFound, TransportError
-    from ..client.resources import Resource
     from ..client.rest import ApiClient
-    from ..pki.kubeconfig import write_kubeconfig
 
     target = Path(kubeconfig)
     if not await asyncio.to_thread(needs_bootstrap, target, dt.datetime.now(dt.UTC)):
         return False
     server, ca = await asyncio.to_thread(_bootstrap_cluster, bootstrap_kubeconfig)
     key_pem = await asyncio.to_thread(_pending_key, target)
-    request_pem, _ = await asyncio.to_thread(make_request, node_name, key_pem)
-    name = request_name(request_pem)
-    wanted = csr_object(name, request_pem)
-    csrs = Resource("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest",
-                    namespaced=False)
-    log.info("kubelet %s: requesting a client certificate (%s)", node_name, name)
     client = await asyncio.to_thread(ApiClient.from_kubeconfig, bootstrap_kubeconfig, timeout=30.0)
     async with client:
-        try:
-            obj = await client.create(csrs, wanted)
-        except AlreadyExists:
-            obj = await client.get(csrs, name)
-            if not compatible(obj, wanted):
-                raise BootstrapError(f"certificate signing request {name} exists and asks for something else") from None
-        uid = (obj.get("metadata") or {}).get("uid")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (cert_pem := outcome(obj, key_pem)) is None:
-            if loop.time() > deadline:
-                raise BootstrapError(f"certificate signing request {name} was not signed within {timeout:g}s "
-                                     "(is it approved? kubectl certificate approve)")
-            await asyncio.sleep(poll)
-            try:
-                obj = await client.get(csrs, name)
-            except TransportError as e:  # the API server restarting: keep waiting
-                log.warning("kubelet %s: waiting for %s: %s", node_name, name, e)
-                continue
-            except NotFound:
-                raise BootstrapError(f"certificate signing request {name} was deleted") from None
-            if uid and (obj.get("metadata") or {}).get("uid") != uid:
-                raise BootstrapError(f"certificate signing request {name} was deleted and recreated")
-    await asyncio.to_thread(write_kubeconfig, target, server=server, ca_pem=ca, cert_pem=cert_pem, key_pem=key_pem,
-                            user=f"system:node:{node_name}")
-    await asyncio.to_thread(target.with_name(target.name + ".key.tmp").unlink, missing_ok=True)
+        cert_pem = await request_certificate(client, node_name, key_pem, timeout=timeout, poll=poll)
+    await _write_identity(target, server, ca, cert_pem, key_pem, node_name)
     log.info("kubelet %s: client certificate issued; wrote %s", node_name, target)
     return True
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+def rotation_deadline(not_before: dt.datetime, not_after: dt.datetime, jitter: float) -> dt.datetime:
+    """When to renew: at 70-90 % of the certificate's life (``jitter`` in [0, 1)), as upstream's
+    certificate manager, so that nodes do not all renew at once (pure)."""
+    return not_before + (not_after - not_before) * (0.7 + 0.2 * jitter)
+
+
+def _identity(kubeconfig: Path) -> tuple[str, bytes, Any]:
+    """(server, CA PEM, client certificate) of a kubeconfig (reads the file)."""
+    from cryptography import x509
+
+    server, ca = _bootstrap_cluster(str(kubeconfig))
+    pem = _client_cert_pem(kubeconfig)
+    if pem is None:
+        raise BootstrapError(f"{kubeconfig} holds no client certificate to renew")
+    return server, ca, x509.load_pem_x509_certificate(pem)
+
+
+async def rotate_client_certificate(client: Any, kubeconfig: str, node_name: str, *,
+                                    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                                    jitter: Callable[[], float] = random.random, max_sleep: float = 3600.0,
+                                    retry: float = 30.0, timeout: float = DEFAULT_TIMEOUT,
+                                    poll: float = 1.0) -> None:
+    """Renew the node's client certificate before it expires, forever (``--rotate-certificates``).
+
+    At its rotation deadline the kubelet makes a new key, asks for a certificate with its current
+    identity (the controller manager approves a node renewing its own certificate), writes the
+    kubeconfig atomically and gives ``client`` the new certificate (new connections use it).
+    Failures are logged and retried every ``retry`` seconds; the old certificate stays in use."""
+    target = Path(kubeconfig)
+    while True:
+        try:
+            server, ca, cert = await asyncio.to_thread(_identity, target)
+        except (OSError, ValueError, BootstrapError) as e:
+            log.error("kubelet %s: certificate rotation stopped: %s", node_name, e)
+            return
+        deadline = rotation_deadline(cert.not_valid_before_utc, cert.not_valid_after_utc, jitter())
+        log.info("kubelet %s: client certificate expires %s; renewing after %s", node_name,
+                 cert.not_valid_after_utc.isoformat(), deadline.isoformat())
+        while (wait := (deadline - now()).total_seconds()) > 0:
+            await asyncio.sleep(min(wait, max_sleep))
+        try:
+            key_pem = await asyncio.to_thread(_pending_key, target)
+            cert_pem = await request_certificate(client, node_name, key_pem, timeout=timeout, poll=poll)
+            await _write_identity(target, server, ca, cert_pem, key_pem, node_name)
+            await client.set_client_certificate(cert_pem, key_pem)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - keep the old certificate and try again
+            log.warning("kubelet %s: client certificate rotation failed (retrying in %gs): %s", node_name, retry, e)
+            await asyncio.sleep(retry)
+            continue
+        log.info("kubelet %s: client certificate renewed; wrote %s", node_name, target)

@@ -48,6 +48,7 @@ class KubeletOptions:
     client_ca_file: str | None = None           # CA for clients of the kubelet server (default: the kubeconfig's)
     insecure_registries: list[str] = field(default_factory=list)
     node_labels: dict[str, str] = field(default_factory=dict)
+    rotate_certificates: bool = False           # renew the kubeconfig's client certificate by CSR
 
 
 def default_node_ip() -> str:
@@ -184,6 +185,11 @@ async def run_kubelet(opts: KubeletOptions) -> None:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(kubelet.run(), name="kubelet")
                 tg.create_task(stats.run(), name="kubelet/stats")
+                if opts.rotate_certificates:
+                    from .bootstrap import rotate_client_certificate
+
+                    tg.create_task(rotate_client_certificate(client, opts.kubeconfig, node_name),
+                                   name="kubelet/certificate-rotation")
         finally:
             await server.stop()
             await runtime.close()

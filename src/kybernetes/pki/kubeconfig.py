@@ -124,7 +124,8 @@ def _data(entry: dict[str, Any], key: str, base: Path) -> bytes | None:
     return None
 
 
-def _load_client_cert(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+def load_client_cert(ctx: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """Load a client certificate and key (PEM) into ``ctx`` (blocking: writes a private temp dir)."""
     # ssl can only load a certificate chain from files: use a private temp dir, removed at once.
     with tempfile.TemporaryDirectory(prefix="kyb-kubeconfig-") as d:
         cert_file, key_file = Path(d, "tls.crt"), Path(d, "tls.key")
@@ -158,7 +159,7 @@ def client_ssl_context_from_kubeconfig(
     cert = _data(user, "client-certificate", base)
     key = _data(user, "client-key", base)
     if cert is not None and key is not None:
-        _load_client_cert(sslctx, cert, key)
+        load_client_cert(sslctx, cert, key)
     headers: dict[str, str] = {}
     token = user.get("token")
     if not token and user.get("tokenFile"):
