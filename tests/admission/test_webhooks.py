@@ -329,3 +329,13 @@ async def test_match_conditions_decide_which_requests_a_webhook_sees(api: ApiCli
                                  "metadata": {"name": "bad"}, "webhooks": [bad]})
     assert (st, doc["reason"]) == (422, "Invalid")
     assert doc["details"]["causes"][0]["field"] == "webhooks[0].matchConditions[0].expression"
+
+
+async def test_kubectl_columns_for_webhook_configurations(api: ApiClient, webhook: WebhookServer) -> None:
+    cfg = {"url": webhook.url("/allow"), "caBundle": webhook.ca_bundle}
+    await configure(api, "MutatingWebhookConfiguration", "two", hook("a.example.com", cfg), hook("b.example.com", cfg))
+    st, table, _ = await api.get("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+                                 headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    assert st == 200, table
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Webhooks", "Age"]
+    assert [r["cells"][:2] for r in table["rows"]] == [["two", 2]]

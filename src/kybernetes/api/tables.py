@@ -927,6 +927,10 @@ def _csr_cells(obj: Obj, now: datetime) -> list[Cell]:
             human_duration(int(exp)) if exp is not None else "<none>", condition_summary(obj)]
 
 
+def _webhook_configuration_cells(obj: Obj, now: datetime) -> list[Cell]:
+    return [_name(obj), len(obj.get("webhooks") or []), _age(obj, now)]
+
+
 def _vap_cells(obj: Obj, now: datetime) -> list[Cell]:
     spec = obj.get("spec") or {}
     pk = spec.get("paramKind") or {}
@@ -1185,6 +1189,11 @@ _PRINTERS: dict[tuple[str, str], tuple[ColumnSpec, CellFn]] = {
         _name_col(), _age_col(), _col("SignerName"), _col("Requestor"), _col("RequestedDuration"),
         _col("Condition"),
     ], _csr_cells),
+    **{("admissionregistration.k8s.io", kind): (lambda: [
+        _name_col(),
+        _col("Webhooks", "integer", "Webhooks indicates the number of webhooks registered in this configuration"),
+        _age_col(),
+    ], _webhook_configuration_cells) for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")},
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): (lambda: [
         _name_col(),
         _col("Validations", "integer", "Validations indicates the number of validation rules defined in this "
