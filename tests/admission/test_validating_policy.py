@@ -40,7 +40,7 @@ def test_validations_messages_and_errors() -> None:
     assert vap.evaluate(policy, act) == [
         vap.Decision("failed expression: object.spec.replicas <= 5", index=0),
         vap.Decision("replicas 6 > 5", "Forbidden", 1),
-        vap.Decision("expression 'object.spec.missing == 1' resulted in error: no such member in mapping: 'missing'",
+        vap.Decision("expression 'object.spec.missing == 1' resulted in error: no such key: missing",
                      index=2),
     ]
     # Ignore: an error admits
@@ -210,7 +210,7 @@ async def test_params_warnings_and_failure_policies(api: ApiClient) -> None:
         st, doc, _ = await api.post(DEPLOYMENTS.format(ns="other"), deployment(f"d-{name}", 1))
         assert st == code, doc
         if st == 422:
-            assert "expression 'object.spec.template.spec.nodeName == 'x'' resulted in error: no such member" \
+            assert "expression 'object.spec.template.spec.nodeName == 'x'' resulted in error: no such key: nodeName" \
                 in doc["message"]
         await api.delete(f"{ARG}/validatingadmissionpolicybindings/{name}")
 

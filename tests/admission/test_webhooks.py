@@ -319,7 +319,7 @@ async def test_match_conditions_decide_which_requests_a_webhook_sees(api: ApiCli
     st, doc, _ = await api.post("/api/v1/namespaces/default/configmaps", cm("f", case="fail"))
     assert (st, doc["reason"]) == (500, "InternalError")
     assert doc["message"] == ("Internal error occurred: failed calling webhook \"broken-fail.example.com\": failed to "
-                              "evaluate match conditions: matchCondition 'missing': no such member in mapping: 'data'")
+                              "evaluate match conditions: matchCondition 'missing': no such key: data")
     assert (await api.post("/api/v1/namespaces/default/configmaps", cm("i", case="ignore")))[0] == 201
     assert len(webhook.reviews["/deny"]) == 1
     # a condition that does not compile is refused with the configuration

@@ -44,7 +44,9 @@ def test_deployment_makes_replicaset_and_pods_and_cascades(cluster: Cluster, ns:
     assert rs[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
     pods = eventually(lambda: len(cluster.kjson("get", "pods", "-n", ns, "-l", "app=web")["items"]) == 3)
     assert pods
-    d = eventually(lambda: (lambda d: d if d.get("status", {}).get("observedGeneration") == 1 else None)(cluster.kjson("get", "deploy", "web", "-n", ns)))
+    # the status counts the ReplicaSet's status, which follows its pods: it reaches 3 after they exist
+    d = eventually(lambda: (lambda d: d if d.get("status", {}).get("observedGeneration") == 1
+                            and d["status"].get("replicas") == 3 else None)(cluster.kjson("get", "deploy", "web", "-n", ns)))
     assert d["status"]["replicas"] == 3
     cluster.kubectl("set", "image", "deployment/web", "busybox=busybox:2", "-n", ns)
     eventually(lambda: len(cluster.kjson("get", "rs", "-n", ns, "-l", "app=web")["items"]) == 2)
